@@ -1,0 +1,56 @@
+"""Alembic environment: the app's models and the app's DATABASE_URL."""
+
+from logging.config import fileConfig
+
+from sqlalchemy import Connection
+from sqlmodel import SQLModel
+
+from alembic import context
+from src.config import DatabaseSettings
+from src.db import create_db_engine
+from src.models.task import Task  # noqa: F401  # registers the table on SQLModel.metadata
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = SQLModel.metadata
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=DatabaseSettings().database_url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copy
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    # Tests hand in a connection of their own; otherwise connect the way the app does.
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = create_db_engine(DatabaseSettings())
+    with engine.connect() as new_connection:
+        _run(new_connection)
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

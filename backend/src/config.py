@@ -1,0 +1,81 @@
+"""The one settings object: process environment first, then `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+_BACKEND_DIR = Path(__file__).resolve().parents[1]
+# The repository's .env (beside docker-compose.yml), then backend/.env; later files win.
+ENV_FILES = (_BACKEND_DIR.parent / ".env", _BACKEND_DIR / ".env")
+
+
+class DatabaseSettings(BaseSettings):
+    """What migrations need: the database alone, so `alembic` runs without the auth secret."""
+
+    # The process environment wins over .env (pydantic-settings reads it through python-dotenv).
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./tasks.db"  # embedded: a first run needs no server
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_timeout: float = 10.0  # seconds a request waits for a pooled connection before a 503
+    db_connect_timeout: int = 5  # seconds, so an unreachable server fails fast instead of hanging
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        # Heroku-style and bare postgres URLs both mean the psycopg2 driver the plan names.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg2://" + value.removeprefix(prefix)
+        return value
+
+
+class Settings(DatabaseSettings):
+    better_auth_secret: SecretStr
+    cors_origins: Annotated[list[str], NoDecode] = []
+    environment: Literal["development", "test", "staging", "production"] = "development"
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
+    jwt_issuer: str | None = None  # checked only when set
+    jwt_audience: str | None = None  # checked only when set
+    jwt_leeway_seconds: int = 30
+
+    @field_validator("better_auth_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("jwt_leeway_seconds")
+    @classmethod
+    def _bounded_leeway(cls, value: int) -> int:
+        if not 0 <= value <= 60:
+            raise ValueError("JWT_LEEWAY_SECONDS must be between 0 and 60")
+        return value
+
+    @field_validator("jwt_issuer", "jwt_audience", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

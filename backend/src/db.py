@@ -1,0 +1,57 @@
+"""Engine and per-request sessions."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, event
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, create_engine
+
+from src.config import DatabaseSettings
+
+
+def create_db_engine(settings: DatabaseSettings) -> Engine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(
+        url,
+        # Neon closes idle connections; pre-ping replaces them before a request sees the error.
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        connect_args={"connect_timeout": settings.db_connect_timeout},
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    in_memory = url in ("sqlite://", "sqlite:///:memory:")
+    extra: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
+    # Requests run in a thread pool, so a connection may be used by threads other than its creator.
+    engine = create_engine(url, connect_args={"check_same_thread": False}, **extra)
+    if not in_memory:
+        event.listen(engine, "connect", _tune_sqlite_file)
+    return engine
+
+
+def _tune_sqlite_file(dbapi_connection: Any, _record: object) -> None:
+    # WAL lets readers proceed during a write; busy_timeout queues writers instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session on the app's engine, always closed.
+
+    `async` on purpose: it costs no thread hop, and closing it does no I/O because every
+    service method ends its own transaction in the worker thread that ran it.
+    """
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

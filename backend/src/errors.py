@@ -1,0 +1,76 @@
+"""Exception handlers: each domain or infrastructure failure maps to HTTP once, here."""
+
+import json
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from src.services.task_service import TaskNotFoundError
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "2"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TaskNotFoundError, _task_not_found)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    for error in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _task_not_found(_request: Request, _error: Exception) -> Response:
+    return _detail(status.HTTP_404_NOT_FOUND, "Task not found")
+
+
+async def _invalid_request(request: Request, error: Exception) -> Response:
+    # A body that is not JSON at all is a 400 with one sentence; schema violations keep
+    # FastAPI's 422 list, which names each failing field.
+    if isinstance(error, RequestValidationError):
+        for item in error.errors():
+            if item.get("type") == "json_invalid":
+                reason = item.get("ctx", {}).get("error", "invalid syntax")
+                return _detail(
+                    status.HTTP_400_BAD_REQUEST,
+                    f"Request body is not valid JSON ({reason}); send a JSON object "
+                    "with 'Content-Type: application/json'",
+                )
+        return _EscapingJSONResponse(
+            {"detail": jsonable_encoder(error.errors())},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    raise TypeError(error)  # registered for RequestValidationError only
+
+
+class _EscapingJSONResponse(JSONResponse):
+    """FastAPI's 422 echoes the input; a lone surrogate in it must not crash the encoder."""
+
+    def render(self, content: object) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
+async def _database_unavailable(request: Request, error: Exception) -> Response:
+    orig = getattr(error, "orig", None) or error
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    logger.error("database unavailable: %s %s: %s", request.method, request.url.path, reason)
+    return _detail(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "Database is temporarily unavailable; retry shortly",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    logger.error("unhandled error: %s %s", request.method, request.url.path, exc_info=error)
+    return _detail(status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+
+
+def _detail(code: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)

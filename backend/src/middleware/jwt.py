@@ -1,0 +1,140 @@
+"""Layers one and two of isolation: a verified token, and a path that belongs to its subject."""
+
+import logging
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jose import ExpiredSignatureError, JWTError, jwt
+from jose.exceptions import JWTClaimsError
+
+from src.config import Settings
+from src.schemas.auth import CurrentUser, JWTPayload
+from src.schemas.text import UserId, storable
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+MAX_TOKEN_BYTES = 8192  # far above any real session token; refuses to parse megabytes of junk
+
+# auto_error=False: the library's own answer to a missing header is not ours (we want 401 + reason).
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerAuth",
+    bearerFormat="JWT",
+    description="A JWT signed with BETTER_AUTH_SECRET (HS256); its `sub` is the user id.",
+)
+
+
+async def verify_jwt_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> JWTPayload:
+    """The token's verified claims, or a logged 401 that says why."""
+    if credentials is None:
+        reason = _missing_reason(request.headers.get("Authorization"))
+        raise _reject(request, status.HTTP_401_UNAUTHORIZED, reason)
+    try:
+        return _decode(credentials.credentials, request.app.state.settings)
+    except _TokenRejectedError as error:
+        raise _reject(request, status.HTTP_401_UNAUTHORIZED, str(error)) from None
+
+
+async def require_path_owner(
+    user_id: Annotated[UserId, Path(description="The caller's user id (the token's `sub`).")],
+    request: Request,
+    token: Annotated[JWTPayload, Depends(verify_jwt_token)],
+) -> CurrentUser:
+    if token.sub != user_id:
+        raise _reject(request, status.HTTP_403_FORBIDDEN, "Token does not belong to this user")
+    return CurrentUser(user_id=token.sub)
+
+
+CurrentUserDep = Annotated[CurrentUser, Depends(require_path_owner)]
+
+
+class _TokenRejectedError(Exception):
+    """A token that fails verification; the message is the client-facing reason."""
+
+
+def _missing_reason(header: str | None) -> str:
+    if not header:
+        return "Missing Authorization header; send 'Authorization: Bearer <token>'"
+    return "Authorization header must use the Bearer scheme: 'Authorization: Bearer <token>'"
+
+
+def _decode(token: str, settings: Settings) -> JWTPayload:
+    if len(token) > MAX_TOKEN_BYTES:
+        raise _TokenRejectedError("Token is too large")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.better_auth_secret.get_secret_value(),
+            algorithms=[ALGORITHM],  # pinned: never trust the token's own `alg`
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options=_options(settings),
+        )
+        return _payload(claims, settings.jwt_leeway_seconds)
+    except ExpiredSignatureError:
+        raise _TokenRejectedError("Token has expired") from None
+    except JWTError as error:
+        raise _TokenRejectedError(_jose_reason(error)) from None
+    except (TypeError, ValueError, OverflowError):
+        # The library lets some malformed claim values (a list for `iat`, say) escape as these.
+        raise _TokenRejectedError("Token claims are malformed") from None
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "require_exp": True,
+        "require_sub": True,
+        "verify_aud": settings.jwt_audience is not None,
+        "require_aud": settings.jwt_audience is not None,
+        "verify_iss": settings.jwt_issuer is not None,
+        "require_iss": settings.jwt_issuer is not None,
+        "leeway": settings.jwt_leeway_seconds,
+    }
+
+
+def _jose_reason(error: JWTError) -> str:
+    # The library's texts are terse but safe; say them in words a client can act on.
+    text = str(error)
+    if text in _JOSE_REASONS:
+        return _JOSE_REASONS[text]
+    if isinstance(error, JWTClaimsError) or text.startswith("missing required key"):
+        return f"Token claims are invalid: {text}"
+    return "Token is malformed"
+
+
+_JOSE_REASONS = {
+    "Signature verification failed.": "Token signature is invalid",
+    "The specified alg value is not allowed": "Token algorithm is not allowed; HS256 is required",
+    "The token is not yet valid (nbf)": "Token is not yet valid (nbf is in the future)",
+    "Invalid audience": "Token audience is not accepted",
+    "Invalid issuer": "Token issuer is not accepted",
+}
+
+
+def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise _TokenRejectedError("Token subject (sub) must be a non-empty string")
+    try:
+        storable(sub)
+    except ValueError:
+        raise _TokenRejectedError("Token subject (sub) contains unsupported characters") from None
+    if "iat" in claims and float(claims["iat"]) > time.time() + leeway:
+        raise _TokenRejectedError("Token issued-at time (iat) is in the future")
+    return JWTPayload(sub=sub)
+
+
+def _reject(request: Request, status_code: int, reason: str) -> HTTPException:
+    # The one exit for auth failures, so none goes unlogged. Never log the token.
+    client = request.client.host if request.client else "-"
+    logger.warning(
+        "auth %s: %s %s from %s: %s", status_code, request.method, request.url.path, client, reason
+    )
+    headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
+    return HTTPException(status_code, reason, headers=headers)

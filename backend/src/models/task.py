@@ -1,0 +1,40 @@
+"""The `tasks` table."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Dialect, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+# PostgreSQL's `integer`: ids outside it cannot exist, so they are answered 404 without a query.
+MAX_TASK_ID = 2**31 - 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.astimezone(UTC) if value is not None and value.tzinfo else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(index=True, max_length=255)
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+    completed: bool = Field(default=False, index=True)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)

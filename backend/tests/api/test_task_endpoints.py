@@ -1,0 +1,308 @@
+"""The HTTP contract of /api/{user_id}/tasks and /health."""
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine
+
+from src.config import Settings
+from src.main import create_app
+from tests.conftest import AuthHeaders
+
+CreateTask = Callable[..., dict[str, object]]
+ALICE = "/api/alice/tasks"
+
+
+@pytest.fixture
+def alice(auth_headers: AuthHeaders) -> dict[str, str]:
+    return auth_headers("alice")
+
+
+def test_create_task_returns_201_with_body_and_location(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    response = client.post(ALICE, json={"title": " Buy milk ", "description": "2L"}, headers=alice)
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body | {"id": 0, "created_at": "", "updated_at": ""} == {
+        "id": 0,
+        "user_id": "alice",
+        "title": "Buy milk",
+        "description": "2L",
+        "completed": False,
+        "created_at": "",
+        "updated_at": "",
+    }
+    assert response.headers["Location"] == f"/api/alice/tasks/{body['id']}"
+    assert body["created_at"] == body["updated_at"]
+    assert datetime.fromisoformat(body["created_at"]).utcoffset() is not None
+
+
+def test_create_task_percent_encodes_user_id_in_location(
+    client: TestClient, auth_headers: AuthHeaders
+) -> None:
+    user = "ann+1@ex.com"
+    response = client.post(f"/api/{user}/tasks", json={"title": "t"}, headers=auth_headers(user))
+
+    assert response.headers["Location"] == f"/api/ann%2B1%40ex.com/tasks/{response.json()['id']}"
+
+
+def test_list_tasks_empty_returns_empty_array(client: TestClient, alice: dict[str, str]) -> None:
+    response = client.get(ALICE, headers=alice)
+
+    assert response.status_code == 200
+    assert response.json() == []
+
+
+def test_list_tasks_returns_newest_first(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask
+) -> None:
+    ids = [create_task("alice", title=f"t{n}")["id"] for n in range(3)]
+
+    response = client.get(ALICE, headers=alice)
+
+    assert [task["id"] for task in response.json()] == ids[::-1]
+
+
+def test_read_task_returns_200_with_task(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask
+) -> None:
+    task = create_task("alice")
+
+    response = client.get(f"{ALICE}/{task['id']}", headers=alice)
+
+    assert response.status_code == 200
+    assert response.json() == task
+
+
+def test_update_task_replaces_text_and_keeps_created_at(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask
+) -> None:
+    task = create_task("alice", description="old")
+
+    response = client.put(f"{ALICE}/{task['id']}", json={"title": "New"}, headers=alice)
+
+    body = response.json()
+    assert response.status_code == 200, response.text
+    assert (body["title"], body["description"], body["completed"]) == ("New", None, False)
+    assert body["created_at"] == task["created_at"]
+    assert body["updated_at"] > task["updated_at"]
+
+
+def test_patch_task_sets_completed_and_advances_updated_at(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask
+) -> None:
+    task = create_task("alice")
+
+    response = client.patch(f"{ALICE}/{task['id']}", json={"completed": True}, headers=alice)
+
+    body = response.json()
+    assert response.status_code == 200, response.text
+    assert (body["completed"], body["title"]) == (True, task["title"])
+    assert body["updated_at"] > task["updated_at"]
+    assert client.get(f"{ALICE}/{task['id']}", headers=alice).json()["completed"] is True
+
+
+def test_delete_task_returns_204_and_task_is_gone(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask
+) -> None:
+    task = create_task("alice")
+
+    response = client.delete(f"{ALICE}/{task['id']}", headers=alice)
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert client.get(f"{ALICE}/{task['id']}", headers=alice).status_code == 404
+    assert client.delete(f"{ALICE}/{task['id']}", headers=alice).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("task_id", ["999999", "0", "-1", "2147483648", str(2**63), "9" * 20])
+def test_item_route_unknown_or_out_of_range_id_returns_404(
+    client: TestClient, alice: dict[str, str], method: str, task_id: str
+) -> None:
+    body = {"GET": None, "DELETE": None, "PUT": {"title": "t"}, "PATCH": {"completed": True}}
+
+    response = client.request(method, f"{ALICE}/{task_id}", json=body[method], headers=alice)
+
+    assert response.status_code == 404, response.text
+    assert response.json() == {"detail": "Task not found"}
+
+
+def test_item_route_non_integer_id_returns_422(client: TestClient, alice: dict[str, str]) -> None:
+    response = client.get(f"{ALICE}/abc", headers=alice)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "task_id"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+def test_write_with_malformed_json_returns_400(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask, method: str
+) -> None:
+    url = ALICE if method == "POST" else f"{ALICE}/{create_task('alice')['id']}"
+    headers = alice | {"Content-Type": "application/json"}
+
+    response = client.request(method, url, content=b'{"title": ', headers=headers)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"].startswith("Request body is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"title": 5}, "title"),
+        ({"title": "t", "description": "x" * 1001}, "description"),
+        ({"title": "a\u0000b"}, "title"),
+        ({"title": "t", "user_id": "bob"}, "user_id"),
+        ({"title": "t", "completed": True}, "completed"),
+        ({"title": "t", "id": 7}, "id"),
+    ],
+    ids=lambda v: str(v)[:30],
+)
+def test_create_task_invalid_body_returns_422_naming_field(
+    client: TestClient, alice: dict[str, str], body: dict[str, object], field: str
+) -> None:
+    response = client.post(ALICE, json=body, headers=alice)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][-1] == field
+
+
+@pytest.mark.parametrize(
+    "raw_body",
+    ['{"title": "t", "description": "\\ud83d"}', '{"title": "a\\u0000b"}'],
+    ids=["lone-surrogate", "escaped-nul"],
+)
+def test_create_task_unstorable_json_escape_returns_422(
+    client: TestClient, alice: dict[str, str], raw_body: str
+) -> None:
+    headers = alice | {"Content-Type": "application/json"}
+
+    response = client.post(ALICE, content=raw_body.encode(), headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][0] == "body"
+    response.content.decode("utf-8")  # the echoed input is escaped, never invalid UTF-8
+    assert client.get(ALICE, headers=alice).json() == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1, "true", None], ids=repr)
+def test_patch_task_non_boolean_completed_returns_422(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask, value: object
+) -> None:
+    task = create_task("alice")
+
+    response = client.patch(f"{ALICE}/{task['id']}", json={"completed": value}, headers=alice)
+
+    assert response.status_code == 422, response.text
+    assert client.get(f"{ALICE}/{task['id']}", headers=alice).json()["completed"] is False
+
+
+def test_path_user_id_with_nul_returns_422(client: TestClient, auth_headers: AuthHeaders) -> None:
+    response = client.get("/api/al%00ice/tasks", headers=auth_headers("alice"))
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "user_id"]
+
+
+def test_sql_looking_text_round_trips_literally(client: TestClient, alice: dict[str, str]) -> None:
+    title = "'); DROP TABLE tasks; --"
+
+    created = client.post(ALICE, json={"title": title, "description": "%_\\"}, headers=alice)
+
+    assert created.json()["title"] == title
+    assert client.get(ALICE, headers=alice).json()[0]["description"] == "%_\\"
+
+
+def test_health_returns_healthy_when_database_answers(client: TestClient) -> None:
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "healthy", "database": "ok"}
+
+
+@pytest.fixture
+def unreachable_client(settings: Settings) -> Iterator[TestClient]:
+    # A port nothing listens on: the database is down from the service's point of view.
+    dead: Engine = create_engine(
+        "postgresql+psycopg2://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    with TestClient(create_app(settings, engine=dead)) as client:
+        yield client
+
+
+def test_health_returns_503_when_database_is_down(unreachable_client: TestClient) -> None:
+    response = unreachable_client.get("/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unhealthy", "database": "unreachable"}
+
+
+def test_task_route_returns_503_when_database_is_down(
+    unreachable_client: TestClient, alice: dict[str, str]
+) -> None:
+    response = unreachable_client.get(ALICE, headers=alice)
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Database is temporarily unavailable; retry shortly"}
+    assert response.headers["Retry-After"] == "2"
+
+
+def test_unexpected_error_returns_500_without_trace(
+    settings: Settings, clean_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings, engine=clean_engine)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal server error"}
+    assert "secret internals" not in response.text
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+
+
+def test_cors_preflight_allows_configured_origin(clean_engine: Engine, settings: Settings) -> None:
+    app = create_app(
+        settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}), engine=clean_engine
+    )
+    with TestClient(app) as client:
+        allowed = client.options(ALICE, headers=_preflight("http://localhost:3000"))
+        denied = client.options(ALICE, headers=_preflight("http://evil.example"))
+
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-origin" not in denied.headers
+
+
+def _preflight(origin: str) -> dict[str, str]:
+    return {
+        "Origin": origin,
+        "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+
+
+def test_docs_and_openapi_offer_bearer_authorization(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    assert client.get("/docs").status_code == 200
+    assert spec["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+    operation = spec["paths"]["/api/{user_id}/tasks"]["post"]
+    assert operation["operationId"] == "create_task"
+    assert operation["security"] == [{"BearerAuth": []}]

@@ -1,0 +1,95 @@
+"""The schema on each real backend: migrations, indexes, timestamps, engine settings."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlmodel import SQLModel
+
+from alembic import command
+from src.config import DatabaseSettings
+from src.db import create_db_engine
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def migrated(clean_engine: Engine) -> Iterator[Connection]:
+    """The test database rebuilt by Alembic instead of create_all, restored afterwards."""
+    SQLModel.metadata.drop_all(clean_engine)
+    with clean_engine.connect() as connection:
+        config = _alembic_config(connection)
+        command.upgrade(config, "head")
+        connection.commit()
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+            command.downgrade(config, "base")
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            connection.commit()
+    SQLModel.metadata.create_all(clean_engine)
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config(str(BACKEND_DIR / "alembic.ini"))
+    config.attributes["connection"] = connection
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def test_migrations_match_models(migrated: Connection) -> None:
+    context = MigrationContext.configure(migrated, opts={"compare_type": True})
+
+    assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_migrations_create_the_plan_indexes(migrated: Connection) -> None:
+    indexed = {tuple(index["column_names"]) for index in inspect(migrated).get_indexes("tasks")}
+
+    assert {("user_id",), ("completed",), ("created_at",)} <= indexed
+
+
+def test_downgrade_base_removes_the_table(migrated: Connection) -> None:
+    command.downgrade(_alembic_config(migrated), "base")
+    migrated.commit()
+
+    assert "tasks" not in inspect(migrated).get_table_names()
+    command.upgrade(_alembic_config(migrated), "head")
+    migrated.commit()
+
+
+def test_timestamp_columns_are_timezone_aware(engine: Engine) -> None:
+    columns = {column["name"]: column for column in inspect(engine).get_columns("tasks")}
+
+    if engine.dialect.name == "postgresql":
+        assert getattr(columns["created_at"]["type"], "timezone", None) is True
+    assert columns["updated_at"]["nullable"] is False
+
+
+def test_postgresql_engine_uses_the_plan_pool_settings() -> None:
+    settings = DatabaseSettings(database_url="postgresql://u@localhost/db", _env_file=None)
+    engine = create_db_engine(settings)
+
+    assert engine.url.drivername == "postgresql+psycopg2"
+    assert (engine.pool.size(), engine.pool._max_overflow) == (10, 20)  # type: ignore[attr-defined]
+    assert engine.pool._pre_ping is True
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@h/db?sslmode=require", "postgresql+psycopg2://u:p@h/db?sslmode=require"),
+        ("postgres://u:p@h/db", "postgresql+psycopg2://u:p@h/db"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("sqlite:///./tasks.db", "sqlite:///./tasks.db"),
+    ],
+)
+def test_database_url_as_users_write_it_uses_psycopg2(given: str, expected: str) -> None:
+    settings = DatabaseSettings(database_url=given, _env_file=None)
+
+    assert settings.database_url == expected
