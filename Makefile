@@ -32,12 +32,13 @@ $(SYNCED): $(BACKEND)/pyproject.toml $(BACKEND)/uv.lock | $(UV)
 
 install: $(SYNCED)
 
-# Development only: a first run gets a .env with a freshly generated secret.
+# Development only: a first run gets a .env with a freshly generated secret. The notice goes to
+# stderr so that TOKEN=$(make -s token USER=alice) captures the token alone, even on a first run.
 .env:
 	@if [ -z "$$BETTER_AUTH_SECRET" ] && [ "$${ENVIRONMENT:-development}" = development ]; then \
 		$(PYTHON) -c 'import secrets, sys; src = open(".env.example").read(); \
 		sys.stdout.write(src.replace("replace-me-with-at-least-32-random-bytes", secrets.token_urlsafe(48)))' > .env; \
-		echo "Created .env with a new BETTER_AUTH_SECRET (give the same value to the frontend)."; \
+		echo "Created .env with a new BETTER_AUTH_SECRET (give the same value to the frontend)." >&2; \
 	fi
 
 migrate: install .env
