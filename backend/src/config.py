@@ -8,6 +8,8 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
+# As shipped in .env.example: not a secret, the one value that must never be used as one.
+PLACEHOLDER_SECRET = "replace-me-with-at-least-32-random-bytes"  # noqa: S105
 _BACKEND_DIR = Path(__file__).resolve().parents[1]
 # The repository's .env (beside docker-compose.yml), then backend/.env; later files win.
 ENV_FILES = (_BACKEND_DIR.parent / ".env", _BACKEND_DIR / ".env")
@@ -49,6 +51,11 @@ class Settings(DatabaseSettings):
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        if value.get_secret_value() == PLACEHOLDER_SECRET:
+            # A copied-but-unedited .env.example would sign with a secret everyone knows.
+            raise ValueError(
+                "BETTER_AUTH_SECRET is the .env.example placeholder; generate a real one"
+            )
         return value
 
     @field_validator("cors_origins", mode="before")

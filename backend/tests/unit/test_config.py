@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from src.config import Settings
+from src.config import PLACEHOLDER_SECRET, Settings
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 LONG_SECRET = "s" * 32
@@ -21,6 +21,17 @@ def _settings(**values: object) -> Settings:
 def test_short_secret_is_rejected() -> None:
     with pytest.raises(ValidationError, match="at least 32 bytes"):
         _settings(better_auth_secret="s" * 31)
+
+
+def test_example_placeholder_secret_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        _settings(better_auth_secret=PLACEHOLDER_SECRET)
+
+
+def test_env_example_ships_the_rejected_placeholder() -> None:
+    example = (BACKEND_DIR.parent / ".env.example").read_text()
+
+    assert f"BETTER_AUTH_SECRET={PLACEHOLDER_SECRET}\n" in example
 
 
 def test_cors_origins_split_on_commas() -> None:
