@@ -7,6 +7,7 @@ origins, one of them listed in CORS_ORIGINS.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -29,7 +30,8 @@ from tests.external import need
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Debian's package (what .ci/run installs), or Google Chrome where a CI image ships that instead.
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("google-chrome")
 # What /docs loads from the CDN, served from the pinned npm package instead: tests reach no network.
 SWAGGER_DIST = BACKEND_DIR / "tests" / "typescript" / "node_modules" / "swagger-ui-dist"
 CDN = re.compile(r"^https://cdn\.jsdelivr\.net/npm/swagger-ui-dist@5/(?P<file>[\w.-]+)$")
@@ -59,7 +61,10 @@ class ApiServer:
 
 @pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
-    need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    need(
+        CHROMIUM and Path(CHROMIUM).is_file(),
+        "Chromium is not installed: apt-get install chromium (or set CHROMIUM=path)",
+    )
     with sync_playwright() as playwright:
         yield playwright
 
