@@ -11,16 +11,21 @@ UV_HOME := $(BACKEND)/.uv
 UV := $(UV_HOME)/bin/uv
 BIN := .venv/bin
 SYNCED := $(BACKEND)/.venv/.synced
+# Node tools for the TypeScript client check and the Swagger UI files of the browser test.
+NODE_TOOLS := $(BACKEND)/tests/typescript
+NODE_SYNCED := $(NODE_TOOLS)/node_modules/.synced
+NPM := $(shell command -v npm 2>/dev/null)
 # Use the machine's Python; never download one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run migrate token test lint format clean
+.PHONY: help install node-tools run migrate token test openapi lint format clean
 
 help:
 	@echo "make run     install, migrate, serve on http://$(HOST):$(PORT) (Swagger UI at /docs)"
 	@echo "make test    the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)"
 	@echo "make token USER=alice   print a token for user 'alice'"
 	@echo "make lint    ruff format --check, ruff check, mypy --strict"
+	@echo "make openapi rewrite specs/001-backend-auth-tasks/contracts/task-endpoints.yaml from the app"
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -31,6 +36,13 @@ $(SYNCED): $(BACKEND)/pyproject.toml $(BACKEND)/uv.lock | $(UV)
 	@touch $@
 
 install: $(SYNCED)
+
+$(NODE_SYNCED): $(NODE_TOOLS)/package.json $(NODE_TOOLS)/package-lock.json
+	cd $(NODE_TOOLS) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+# Without npm the tests that need these skip locally (CI has npm and fails instead of skipping).
+node-tools: $(if $(NPM),$(NODE_SYNCED))
 
 # Development only: a first run gets a .env with a freshly generated secret. The notice goes to
 # stderr so that TOKEN=$(make -s token USER=alice) captures the token alone, even on a first run.
@@ -51,9 +63,13 @@ token: install .env
 	@cd $(BACKEND) && $(BIN)/python -m src.tokens "$(USER)"
 
 # A throwaway secret: importing src.main builds the app, and tests must never need a real one.
-test: install
+test: install node-tools
 	cd $(BACKEND) && BETTER_AUTH_SECRET=test-only-secret-not-for-production-0123456789 \
 		$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# The contract is generated, never edited: a test fails until this has been run after an API change.
+openapi: install
+	cd $(BACKEND) && $(BIN)/python -m scripts.export_openapi
 
 lint: install
 	cd $(BACKEND) && $(BIN)/ruff format --check . && $(BIN)/ruff check . && $(BIN)/mypy
@@ -62,4 +78,4 @@ format: install
 	cd $(BACKEND) && $(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(BACKEND)/.venv $(UV_HOME) $(BACKEND)/.pytest_cache $(BACKEND)/.mypy_cache $(BACKEND)/.ruff_cache
+	rm -rf $(BACKEND)/.venv $(UV_HOME) $(NODE_TOOLS)/node_modules $(BACKEND)/.pytest_cache $(BACKEND)/.mypy_cache $(BACKEND)/.ruff_cache

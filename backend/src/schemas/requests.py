@@ -1,10 +1,12 @@
 """Request bodies. None of them can set `id`, `user_id`, `completed` or timestamps."""
 
-from pydantic import BaseModel, ConfigDict, JsonValue, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictBool
 
 from src.schemas.text import Description, Title
 
 _EXAMPLE: dict[str, JsonValue] = {"title": "Buy milk", "description": "Two litres, semi-skimmed"}
+_TITLE = "1 to 200 characters after trimming surrounding whitespace."
+_DESCRIPTION = "Up to 1000 characters; null or omitted means none."
 
 
 class TaskCreate(BaseModel):
@@ -12,8 +14,8 @@ class TaskCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    title: Title
-    description: Description | None = None
+    title: Title = Field(description=_TITLE)
+    description: Description | None = Field(default=None, description=_DESCRIPTION)
 
 
 class TaskUpdate(BaseModel):
@@ -21,8 +23,8 @@ class TaskUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
-    title: Title
-    description: Description | None = None
+    title: Title = Field(description=_TITLE)
+    description: Description | None = Field(default=None, description=_DESCRIPTION)
 
 
 class TaskPatch(BaseModel):
@@ -30,4 +32,4 @@ class TaskPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"completed": True}]})
 
-    completed: StrictBool
+    completed: StrictBool = Field(description="A JSON boolean; strings and numbers are refused.")

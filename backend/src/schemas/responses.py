@@ -1,11 +1,14 @@
 """Response bodies."""
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TaskResponse(BaseModel):
+    """A task as the service stores it."""
+
     model_config = ConfigDict(
         from_attributes=True,
         json_schema_extra={
@@ -23,13 +26,13 @@ class TaskResponse(BaseModel):
         },
     )
 
-    id: int
-    user_id: str
-    title: str
-    description: str | None
-    completed: bool
-    created_at: datetime
-    updated_at: datetime
+    id: int = Field(description="Assigned by the service; unique across all users.")
+    user_id: str = Field(description="The owner: the `sub` of the token that created it.")
+    title: str = Field(description="1 to 200 characters, trimmed.")
+    description: str | None = Field(description="Up to 1000 characters, or null.")
+    completed: bool = Field(description="False when created; changed with PATCH.")
+    created_at: datetime = Field(description="When it was created (UTC, with offset).")
+    updated_at: datetime = Field(description="When it last changed (UTC, with offset).")
 
 
 class ErrorResponse(BaseModel):
@@ -37,9 +40,15 @@ class ErrorResponse(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "Task not found"}]})
 
-    detail: str
+    detail: str = Field(description="What went wrong, and what to do about it.")
 
 
 class HealthResponse(BaseModel):
-    status: str
-    database: str
+    """Whether the service can reach its database."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "healthy", "database": "ok"}]}
+    )
+
+    status: Literal["healthy", "unhealthy"]
+    database: Literal["ok", "unreachable"]

@@ -1,31 +1,36 @@
 """`/api/{user_id}/tasks`: the six task operations."""
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
 
+from src.api.openapi import (
+    COMPLETED_TASK_EXAMPLE,
+    CREATE_EXAMPLES,
+    LOCATION_HEADER,
+    PATCH_EXAMPLES,
+    REPLACED_TASK_EXAMPLE,
+    TASK_EXAMPLE,
+    UPDATE_EXAMPLES,
+    error_responses,
+    example_response,
+)
 from src.db import SessionDep
 from src.middleware.jwt import CurrentUserDep
 from src.models.task import Task
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
-from src.schemas.responses import ErrorResponse, TaskResponse
+from src.schemas.responses import TaskResponse
 from src.services.task_service import TaskService
 
+# Any task operation can meet these; each route adds its own (400 for a body, 404 for an id).
+_COMMON_ERRORS = error_responses(
+    status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN, status.HTTP_503_SERVICE_UNAVAILABLE
+)
+_NOT_FOUND = status.HTTP_404_NOT_FOUND
+_NOT_JSON = status.HTTP_400_BAD_REQUEST
 
-def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    reasons = {
-        status.HTTP_400_BAD_REQUEST: "The body is not valid JSON",
-        status.HTTP_401_UNAUTHORIZED: "Missing, malformed, expired or badly signed token",
-        status.HTTP_403_FORBIDDEN: "The token belongs to a different user than the path",
-        status.HTTP_404_NOT_FOUND: "No such task for this user",
-    }
-    return {code: {"model": ErrorResponse, "description": reasons[code]} for code in codes}
-
-
-_AUTH_ERRORS = (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN)
-
-router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=_errors(*_AUTH_ERRORS))
+router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=_COMMON_ERRORS)
 
 
 async def get_task_service(session: SessionDep, user: CurrentUserDep) -> TaskService:
@@ -34,9 +39,16 @@ async def get_task_service(session: SessionDep, user: CurrentUserDep) -> TaskSer
 
 
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
+TaskId = Annotated[int, Path(description="The task's id, as returned when it was created.")]
 
 
-@router.get("", response_model=list[TaskResponse], summary="List tasks")
+@router.get(
+    "",
+    response_model=list[TaskResponse],
+    summary="List tasks",
+    response_description="The caller's tasks, newest first (an empty array when none)",
+    responses=example_response(200, [TASK_EXAMPLE]),
+)
 def list_tasks(tasks: TaskServiceDep) -> list[Task]:
     """All of the caller's tasks, newest first."""
     return list(tasks.list_all())
@@ -47,10 +59,15 @@ def list_tasks(tasks: TaskServiceDep) -> list[Task]:
     response_model=TaskResponse,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
-    responses=_errors(status.HTTP_400_BAD_REQUEST),
+    response_description="The created task",
+    responses=example_response(201, TASK_EXAMPLE, headers=LOCATION_HEADER)
+    | error_responses(_NOT_JSON),
 )
 def create_task(
-    data: TaskCreate, tasks: TaskServiceDep, request: Request, response: Response
+    data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
+    tasks: TaskServiceDep,
+    request: Request,
+    response: Response,
 ) -> Task:
     """Create a task (not completed); `Location` points at it."""
     task = tasks.create(data)
@@ -62,9 +79,10 @@ def create_task(
     "/{task_id}",
     response_model=TaskResponse,
     summary="Get a task",
-    responses=_errors(status.HTTP_404_NOT_FOUND),
+    response_description="The task",
+    responses=example_response(200, TASK_EXAMPLE) | error_responses(_NOT_FOUND),
 )
-def read_task(task_id: int, tasks: TaskServiceDep) -> Task:
+def read_task(task_id: TaskId, tasks: TaskServiceDep) -> Task:
     """One of the caller's tasks."""
     return tasks.get(task_id)
 
@@ -73,9 +91,14 @@ def read_task(task_id: int, tasks: TaskServiceDep) -> Task:
     "/{task_id}",
     response_model=TaskResponse,
     summary="Replace a task's title and description",
-    responses=_errors(status.HTTP_400_BAD_REQUEST, status.HTTP_404_NOT_FOUND),
+    response_description="The task as replaced; `updated_at` has advanced",
+    responses=example_response(200, REPLACED_TASK_EXAMPLE) | error_responses(_NOT_JSON, _NOT_FOUND),
 )
-def update_task(task_id: int, data: TaskUpdate, tasks: TaskServiceDep) -> Task:
+def update_task(
+    task_id: TaskId,
+    data: Annotated[TaskUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
+    tasks: TaskServiceDep,
+) -> Task:
     """Replace title and description; an omitted description becomes null."""
     return tasks.replace(task_id, data)
 
@@ -84,9 +107,15 @@ def update_task(task_id: int, data: TaskUpdate, tasks: TaskServiceDep) -> Task:
     "/{task_id}",
     response_model=TaskResponse,
     summary="Mark a task completed or not",
-    responses=_errors(status.HTTP_400_BAD_REQUEST, status.HTTP_404_NOT_FOUND),
+    response_description="The task with its new status; `updated_at` has advanced",
+    responses=example_response(200, COMPLETED_TASK_EXAMPLE)
+    | error_responses(_NOT_JSON, _NOT_FOUND),
 )
-def patch_task(task_id: int, data: TaskPatch, tasks: TaskServiceDep) -> Task:
+def patch_task(
+    task_id: TaskId,
+    data: Annotated[TaskPatch, Body(openapi_examples=PATCH_EXAMPLES)],
+    tasks: TaskServiceDep,
+) -> Task:
     """Set the task's completion status."""
     return tasks.set_completed(task_id, data.completed)
 
@@ -95,9 +124,10 @@ def patch_task(task_id: int, data: TaskPatch, tasks: TaskServiceDep) -> Task:
     "/{task_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
-    responses=_errors(status.HTTP_404_NOT_FOUND),
+    response_description="Deleted; no body",
+    responses=error_responses(_NOT_FOUND),
 )
-def delete_task(task_id: int, tasks: TaskServiceDep) -> None:
+def delete_task(task_id: TaskId, tasks: TaskServiceDep) -> None:
     """Delete the task permanently."""
     tasks.delete(task_id)
 

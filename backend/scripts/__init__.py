@@ -1,0 +1,1 @@
+"""Developer commands run with `python -m scripts.<name>` from backend/."""

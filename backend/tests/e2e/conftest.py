@@ -1,0 +1,189 @@
+"""A real server, real pages and headless Chromium (Debian's; Playwright never downloads one).
+
+The API runs as `uvicorn src.main:app` in a subprocess on a socket this process bound to a free
+port, over an SQLite file migrated by Alembic. Two small static servers give the browser two more
+origins, one of them listed in CORS_ORIGINS.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from socket import socket
+
+import httpx
+import pytest
+from alembic.config import Config
+from playwright.sync_api import Browser, BrowserContext, Playwright, Route, sync_playwright
+from sqlalchemy import create_engine
+
+from alembic import command
+from tests.conftest import TEST_SECRET
+from tests.external import need
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+# Debian's package (what .ci/run installs), or Google Chrome where a CI image ships that instead.
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("google-chrome")
+# What /docs loads from the CDN, served from the pinned npm package instead: tests reach no network.
+SWAGGER_DIST = BACKEND_DIR / "tests" / "typescript" / "node_modules" / "swagger-ui-dist"
+CDN = re.compile(r"^https://cdn\.jsdelivr\.net/npm/swagger-ui-dist@5/(?P<file>[\w.-]+)$")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STARTUP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Origins:
+    allowed: str
+    denied: str
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    url: str
+    allowed_origin: str
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    need(
+        CHROMIUM and Path(CHROMIUM).is_file(),
+        "Chromium is not installed: apt-get install chromium (or set CHROMIUM=path)",
+    )
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh profile with no request routing.
+
+    Routing must stay off where CORS is under test: while any route is installed, Playwright
+    answers CORS preflights itself, and the browser would never see the API's refusal.
+    """
+    context = browser.new_context()
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def docs_context(context: BrowserContext) -> BrowserContext:
+    """`context` reaching this machine only: the Swagger UI files /docs loads come from npm."""
+    need(
+        (SWAGGER_DIST / "swagger-ui-bundle.js").is_file(),
+        "tests/typescript/node_modules is missing: `make test` installs it with npm ci",
+    )
+    context.route(re.compile(r"^(?!http://127\.0\.0\.1[:/])"), _offline)
+    return context
+
+
+def _offline(route: Route) -> None:
+    match = CDN.match(route.request.url)
+    if match and (SWAGGER_DIST / match["file"]).is_file():
+        route.fulfill(path=SWAGGER_DIST / match["file"])
+    else:
+        route.abort()  # the favicon, or anything else outside this machine
+
+
+@pytest.fixture(scope="package")
+def origins() -> Iterator[Origins]:
+    """Two static servers for pages/: two origins, only the first of which the API allows."""
+    servers = [_static_server() for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Origins(*(f"http://127.0.0.1:{server.server_address[1]}" for server in servers))
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _static_server() -> ThreadingHTTPServer:
+    handler = partial(_QuietHandler, directory=str(PAGES_DIR))
+    return ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # the base's name
+        """Keep page loads out of the test output."""
+
+
+@pytest.fixture(scope="package")
+def api_server(origins: Origins, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    workdir = tmp_path_factory.mktemp("api")
+    database_url = f"sqlite:///{workdir / 'tasks.db'}"
+    _migrate(database_url)
+    env = os.environ | {
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+        "DATABASE_URL": database_url,
+        "CORS_ORIGINS": origins.allowed,
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "JWT_ISSUER": "",  # a developer's .env must not change what tokens need
+        "JWT_AUDIENCE": "",
+    }
+    # Bound and listening before uvicorn starts: no port race, and early requests just queue.
+    listener = socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    log_path = workdir / "server.log"
+    with log_path.open("w") as log:
+        argv = [sys.executable, "-m", "uvicorn", "src.main:app", "--fd", str(listener.fileno())]
+        server = subprocess.Popen(  # noqa: S603  # our own interpreter, fixed argv
+            argv, cwd=BACKEND_DIR, env=env, pass_fds=[listener.fileno()], stdout=log, stderr=log
+        )
+        listener.close()
+        try:
+            _wait_until_healthy(url, server, log_path)
+            yield ApiServer(url=url, allowed_origin=origins.allowed)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def _migrate(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        config = Config(str(BACKEND_DIR / "alembic.ini"))
+        config.attributes["connection"] = connection
+        config.attributes["configure_logger"] = False
+        command.upgrade(config, "head")
+        connection.commit()
+    engine.dispose()
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
+    try:
+        response = httpx.get(f"{url}/health", timeout=STARTUP_TIMEOUT)
+        problem = None if response.status_code == 200 else f"{response.status_code} {response.text}"
+    except httpx.HTTPError as error:
+        problem = f"{type(error).__name__}: {error}"
+    if problem is not None:
+        server.kill()
+        server.wait()
+        pytest.fail(f"the API did not start ({problem}):\n{log_path.read_text()}", pytrace=False)
