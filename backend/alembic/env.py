@@ -8,7 +8,10 @@ from sqlmodel import SQLModel
 from alembic import context
 from src.config import DatabaseSettings
 from src.db import create_db_engine
-from src.models.task import Task  # noqa: F401  # registers the table on SQLModel.metadata
+
+# Imported to register their tables on SQLModel.metadata.
+from src.models.idempotency_key import IdempotencyKey  # noqa: F401
+from src.models.task import Task  # noqa: F401
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -45,6 +45,12 @@ class Settings(DatabaseSettings):
     jwt_issuer: str | None = None  # checked only when set
     jwt_audience: str | None = None  # checked only when set
     jwt_leeway_seconds: int = 30
+    # Opt-in: also accept Better Auth's asymmetric tokens, checked with the keys published here.
+    jwt_jwks_url: str | None = None
+    jwt_jwks_timeout_seconds: float = 3.0  # a whole fetch, connect to last byte
+    jwt_jwks_cache_seconds: int = 300  # keys are refetched after this, so removed keys stop working
+    jwt_jwks_min_refetch_seconds: float = 10.0  # unknown `kid`s cannot trigger fetches more often
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("better_auth_secret")
     @classmethod
@@ -77,7 +83,33 @@ class Settings(DatabaseSettings):
             raise ValueError("JWT_LEEWAY_SECONDS must be between 0 and 60")
         return value
 
-    @field_validator("jwt_issuer", "jwt_audience", mode="before")
+    @field_validator("jwt_jwks_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("JWT_JWKS_URL must be an http:// or https:// URL")
+        return value
+
+    @field_validator("jwt_jwks_timeout_seconds")
+    @classmethod
+    def _bounded_timeout(cls, value: float) -> float:
+        if not 0 < value <= 30:
+            raise ValueError("JWT_JWKS_TIMEOUT_SECONDS must be above 0 and at most 30")
+        return value
+
+    @field_validator("jwt_jwks_cache_seconds", "jwt_jwks_min_refetch_seconds")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("JWKS cache and refetch intervals must not be negative")
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -10,7 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from src.services.task_service import TaskNotFoundError
+from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
+from src.middleware.request_id import current_context
+from src.services.idempotency import IdempotencyKeyConflictError, IdempotencyKeyReusedError
+from src.services.task_service import PreconditionFailedError, TaskNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +22,9 @@ RETRY_AFTER_SECONDS = "2"
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TaskNotFoundError, _task_not_found)
+    app.add_exception_handler(PreconditionFailedError, _precondition_failed)
+    app.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
+    app.add_exception_handler(IdempotencyKeyConflictError, _idempotency_key_conflict)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for error in (OperationalError, InterfaceError, PoolTimeoutError):
         app.add_exception_handler(error, _database_unavailable)
@@ -27,6 +33,33 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _task_not_found(_request: Request, _error: Exception) -> Response:
     return _detail(status.HTTP_404_NOT_FOUND, "Task not found")
+
+
+async def _precondition_failed(_request: Request, _error: Exception) -> Response:
+    return _detail(
+        status.HTTP_412_PRECONDITION_FAILED,
+        "Task has changed since you read it (If-Match does not match its ETag); "
+        "fetch it again and retry",
+    )
+
+
+async def _idempotency_key_reused(_request: Request, _error: Exception) -> Response:
+    # FastAPI's list form, like every other 422, so a client needs one parser for them.
+    problem = {
+        "type": "idempotency_key_reused",
+        "loc": ["header", "Idempotency-Key"],
+        "msg": "Idempotency-Key was already used with a different request body; "
+        "send a new key for a new task",
+    }
+    return JSONResponse({"detail": [problem]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _idempotency_key_conflict(_request: Request, _error: Exception) -> Response:
+    return _detail(
+        status.HTTP_409_CONFLICT,
+        "A request with this Idempotency-Key is still being processed; retry shortly",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _invalid_request(request: Request, error: Exception) -> Response:
@@ -69,7 +102,10 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
 
 async def _unexpected(request: Request, error: Exception) -> Response:
     logger.error("unhandled error: %s %s", request.method, request.url.path, exc_info=error)
-    return _detail(status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+    # This handler runs outside the request-id middleware, so it adds the header itself.
+    context = current_context()
+    headers = {REQUEST_ID_HEADER: context.request_id} if context else None
+    return _detail(status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error", headers)
 
 
 def _detail(code: int, detail: str, headers: dict[str, str] | None = None) -> Response:

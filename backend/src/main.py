@@ -6,17 +6,23 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from src.api.openapi import TAGS, example_response
+from src.api.openapi import TAGS, document_request_id, example_response
 from src.api.routes import tasks
 from src.config import Settings, get_settings
 from src.db import create_db_engine
 from src.errors import install_error_handlers
+from src.logs import configure_logging
+from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from src.metrics import HttpMetrics
+from src.middleware.access_log import AccessLogMiddleware
+from src.middleware.jwks import JWKSClient
+from src.middleware.request_id import RequestIdMiddleware
 from src.schemas.responses import HealthResponse
 
 logger = logging.getLogger(__name__)
@@ -25,9 +31,32 @@ API_DESCRIPTION = """\
 Personal task lists for users signed in through Better Auth.
 
 Every `/api/{user_id}/tasks` call needs `Authorization: Bearer <JWT>`: an HS256 token signed with
-`BETTER_AUTH_SECRET` whose `sub` is the user id in the path. Click **Authorize** and paste a token
+`BETTER_AUTH_SECRET` whose `sub` is the user id in the path (or, when `JWT_JWKS_URL` is set, a
+token from Better Auth's JWT plugin). Click **Authorize** and paste a token
 (`make token USER=alice` prints one).
+
+Single tasks carry an `ETag`: send it back in `If-Match` so a write cannot overwrite a change you
+have not seen (412), or in `If-None-Match` to get 304 when nothing changed. A create with an
+`Idempotency-Key` can be retried safely. Every response carries `X-Request-ID`.
 """
+# Headers a browser may send cross-origin, and response headers its scripts may read.
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSED_HEADERS = [
+    "Location",
+    "ETag",
+    "Link",
+    "X-Total-Count",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+    "Retry-After",
+]
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -44,13 +73,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings)
     app.state.owns_engine = engine is None
+    app.state.jwks = None  # a JWKSClient from start-up on, when JWT_JWKS_URL is set
+    app.state.metrics = HttpMetrics()
+    # Outermost last: the request id exists before the access log, and both see CORS answers.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["Location"],
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
     )
+    app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(tasks.router)
     app.add_api_route(
@@ -74,6 +108,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         },
         tags=["health"],
     )
+    app.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text"}},
+        tags=["operations"],
+    )
+    document_request_id(app)
     return app
 
 
@@ -91,16 +134,30 @@ def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "healthy", "database": "ok"})
 
 
+def metrics(request: Request) -> Response:
+    """Request counts and latency by route template, method and status (Prometheus text)."""
+    body = request.app.state.metrics.render()
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     logger.info("task api starting (environment=%s)", settings.environment)
-    yield
-    if app.state.owns_engine:
-        app.state.engine.dispose()
+    if settings.jwt_jwks_url:
+        # Made here, inside the serving event loop, which its lock and connections belong to.
+        app.state.jwks = JWKSClient(settings)
+        if not (settings.jwt_issuer and settings.jwt_audience):
+            logger.warning("JWT_JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE: not checked")
+    try:
+        yield
+    finally:
+        if app.state.jwks is not None:
+            await app.state.jwks.aclose()
+            app.state.jwks = None
+        if app.state.owns_engine:
+            app.state.engine.dispose()
 
 
 def _load_settings() -> Settings:

@@ -49,9 +49,10 @@ def clean_engine(engine: Engine) -> Engine:
     # Each test starts from an empty table on either backend.
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
-            connection.execute(text("TRUNCATE tasks RESTART IDENTITY"))
+            connection.execute(text("TRUNCATE tasks, idempotency_keys RESTART IDENTITY"))
         else:
             connection.execute(text("DELETE FROM tasks"))
+            connection.execute(text("DELETE FROM idempotency_keys"))
     return engine
 
 

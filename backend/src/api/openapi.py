@@ -6,7 +6,7 @@ it, so every example here is a real answer of the service (a test replays each e
 
 from typing import Any
 
-from fastapi import status
+from fastapi import FastAPI, status
 from fastapi.openapi.models import Example
 
 from src.schemas.responses import ErrorResponse
@@ -42,6 +42,15 @@ _ERRORS: dict[int, tuple[str, str]] = {
         "No such task for this user (another user's task looks the same)",
         "Task not found",
     ),
+    status.HTTP_409_CONFLICT: (
+        "A request with this Idempotency-Key is still being processed",
+        "A request with this Idempotency-Key is still being processed; retry shortly",
+    ),
+    status.HTTP_412_PRECONDITION_FAILED: (
+        "If-Match does not match the task's current ETag; nothing changed",
+        "Task has changed since you read it (If-Match does not match its ETag); "
+        "fetch it again and retry",
+    ),
     status.HTTP_503_SERVICE_UNAVAILABLE: (
         "The database is unreachable or its pool is exhausted; retry after `Retry-After` seconds",
         "Database is temporarily unavailable; retry shortly",
@@ -54,6 +63,13 @@ _HEADERS: dict[int, dict[str, Any]] = {
             "description": "Always `Bearer`: the scheme to authenticate with.",
             "required": True,
             "schema": {"type": "string"},
+        }
+    },
+    status.HTTP_409_CONFLICT: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "required": True,
+            "schema": {"type": "integer"},
         }
     },
     status.HTTP_503_SERVICE_UNAVAILABLE: {
@@ -135,3 +151,43 @@ def _error_response(code: int) -> dict[str, Any]:
     if code in _HEADERS:
         response["headers"] = _HEADERS[code]
     return response
+
+
+# X-Request-ID applies to every operation: added to the generated document once, not per route.
+_REQUEST_ID = "X-Request-ID"
+_PARAMETER = {
+    "name": _REQUEST_ID,
+    "in": "header",
+    "required": False,
+    "description": "Your id for this request, echoed back and logged; a new one is made if "
+    "absent or not 1 to 128 of `A-Z a-z 0-9 . _ -`.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+}
+_HEADER = {
+    "description": "The request's id: yours when sane, else a new one. Quote it in bug reports.",
+    "schema": {"type": "string"},
+}
+
+
+def document_request_id(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _add_request_id(generate())  # generate() caches the dict it returns on the app
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented extension point
+
+
+def _add_request_id(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {})
+    components.setdefault("parameters", {})[_REQUEST_ID] = _PARAMETER
+    components.setdefault("headers", {})[_REQUEST_ID] = _HEADER
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            parameters = operation.setdefault("parameters", [])
+            parameters.append({"$ref": f"#/components/parameters/{_REQUEST_ID}"})
+            for response in operation.get("responses", {}).values():
+                headers = response.setdefault("headers", {})
+                headers[_REQUEST_ID] = {"$ref": f"#/components/headers/{_REQUEST_ID}"}

@@ -10,6 +10,14 @@ from jose import ExpiredSignatureError, JWTError, jwt
 from jose.exceptions import JWTClaimsError
 
 from src.config import Settings
+from src.middleware.jwks import (
+    ASYMMETRIC_ALGORITHMS,
+    AsymmetricTokenError,
+    JWKSClient,
+    decode_asymmetric,
+    unverified_algorithm,
+)
+from src.middleware.request_id import set_user
 from src.schemas.auth import CurrentUser, JWTPayload
 from src.schemas.text import UserId, storable
 
@@ -23,7 +31,8 @@ _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="BearerAuth",
     bearerFormat="JWT",
-    description="A JWT signed with BETTER_AUTH_SECRET (HS256); its `sub` is the user id.",
+    description="A JWT whose `sub` is the user id: HS256 signed with BETTER_AUTH_SECRET, or, "
+    "when JWT_JWKS_URL is set, EdDSA/ES256/RS256/PS256 signed with a key published there.",
 )
 
 
@@ -35,10 +44,13 @@ async def verify_jwt_token(
     if credentials is None:
         reason = _missing_reason(request.headers.get("Authorization"))
         raise _reject(request, status.HTTP_401_UNAUTHORIZED, reason)
+    state = request.app.state
     try:
-        return _decode(credentials.credentials, request.app.state.settings)
+        payload = await _verify(credentials.credentials, state.settings, state.jwks)
     except _TokenRejectedError as error:
         raise _reject(request, status.HTTP_401_UNAUTHORIZED, str(error)) from None
+    set_user(payload.sub)  # for the access log: who, even if the path then turns out not theirs
+    return payload
 
 
 async def require_path_owner(
@@ -64,9 +76,27 @@ def _missing_reason(header: str | None) -> str:
     return "Authorization header must use the Bearer scheme: 'Authorization: Bearer <token>'"
 
 
-def _decode(token: str, settings: Settings) -> JWTPayload:
+async def _verify(token: str, settings: Settings, jwks: JWKSClient | None) -> JWTPayload:
     if len(token) > MAX_TOKEN_BYTES:
         raise _TokenRejectedError("Token is too large")
+    header = unverified_algorithm(token) if jwks is not None else None
+    # The header only picks the verifier; each verifier then pins its own algorithms, so an
+    # asymmetric-looking token never meets the shared secret, nor an HS256 one a public key.
+    if jwks is None or header is None or header[0] == ALGORITHM:
+        return _decode(token, settings)
+    if header[0] not in ASYMMETRIC_ALGORITHMS:
+        raise _TokenRejectedError(f"Token algorithm is not allowed; use HS256 or {_ASYMMETRIC}")
+    try:
+        claims = await decode_asymmetric(token, header[1], jwks, settings)
+    except AsymmetricTokenError as error:
+        raise _TokenRejectedError(str(error)) from None
+    return _payload(claims, settings.jwt_leeway_seconds)
+
+
+_ASYMMETRIC = ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
+
+
+def _decode(token: str, settings: Settings) -> JWTPayload:
     try:
         claims = jwt.decode(
             token,

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Dialect, TypeDecorator
+from sqlalchemy import DateTime, Dialect, Index, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # PostgreSQL's `integer`: ids outside it cannot exist, so they are answered 404 without a query.
@@ -30,6 +30,15 @@ def utc_now() -> datetime:
 
 class Task(SQLModel, table=True):
     __tablename__ = "tasks"
+    # One per list ordering, each led by the owner: a page reads `limit` index entries, however
+    # many tasks the owner or the table holds. `id` breaks ties in the same scan.
+    __table_args__ = (
+        Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        Index(
+            "ix_tasks_user_id_completed_created_at_id", "user_id", "completed", "created_at", "id"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(index=True, max_length=255)

@@ -58,7 +58,11 @@ def _per_operation(pick: Callable[[Document], object]) -> Callable[[Document], d
 
 
 def _parameters(operation: Document) -> object:
-    return {(p["in"], p["name"]): p for p in operation.get("parameters", [])}
+    # A shared parameter is a $ref to components/parameters; key it by the reference.
+    return {
+        (p["in"], p["name"]) if "$ref" not in p else ("$ref", p["$ref"]): p
+        for p in operation.get("parameters", [])
+    }
 
 
 def _security(document: Document) -> object:

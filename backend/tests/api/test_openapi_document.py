@@ -20,11 +20,11 @@ LIST, ITEM = "/api/{user_id}/tasks", "/api/{user_id}/tasks/{task_id}"
 # operationId -> (path, method, the error statuses it documents)
 TASK_OPERATIONS = {
     "list_tasks": (LIST, "get", {"401", "403", "422", "503"}),
-    "create_task": (LIST, "post", {"400", "401", "403", "422", "503"}),
+    "create_task": (LIST, "post", {"400", "401", "403", "409", "422", "503"}),
     "read_task": (ITEM, "get", {"401", "403", "404", "422", "503"}),
-    "update_task": (ITEM, "put", {"400", "401", "403", "404", "422", "503"}),
-    "patch_task": (ITEM, "patch", {"400", "401", "403", "404", "422", "503"}),
-    "delete_task": (ITEM, "delete", {"401", "403", "404", "422", "503"}),
+    "update_task": (ITEM, "put", {"400", "401", "403", "404", "412", "422", "503"}),
+    "patch_task": (ITEM, "patch", {"400", "401", "403", "404", "412", "422", "503"}),
+    "delete_task": (ITEM, "delete", {"401", "403", "404", "412", "422", "503"}),
 }
 MODELS: dict[str, type[BaseModel]] = {
     model.__name__: model
@@ -45,9 +45,13 @@ def _operation(document: Document, operation_id: str) -> Document:
 
 
 def _schema_name(media: Document) -> str:
+    return _schema_names(media)[0]
+
+
+def _schema_names(media: Document) -> list[str]:
     schema = media["schema"]
-    ref: str = schema.get("items", schema)["$ref"]
-    return ref.rsplit("/", 1)[-1]
+    choices = schema.get("anyOf", [schema.get("items", schema)])
+    return [choice["$ref"].rsplit("/", 1)[-1] for choice in choices]
 
 
 def test_task_operations_are_exactly_the_six_named_ones(document: Document) -> None:
@@ -70,12 +74,9 @@ def test_task_operation_is_tagged_described_and_bearer_protected(
     assert operation["tags"] == ["tasks"]
     assert operation["summary"] and operation["description"]
     assert operation["security"] == [{"BearerAuth": []}]
-    assert document["components"]["securitySchemes"]["BearerAuth"] == {
-        "type": "http",
-        "description": "A JWT signed with BETTER_AUTH_SECRET (HS256); its `sub` is the user id.",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
-    }
+    scheme = document["components"]["securitySchemes"]["BearerAuth"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    assert "BETTER_AUTH_SECRET" in scheme["description"]
 
 
 @pytest.mark.parametrize("operation_id", TASK_OPERATIONS)
@@ -88,8 +89,9 @@ def test_task_operation_documents_each_error_with_a_detail_body(
     assert errors == TASK_OPERATIONS[operation_id][2]
     for code in errors:
         media = responses[code]["content"]["application/json"]
-        schema = document["components"]["schemas"][_schema_name(media)]
-        assert "detail" in schema["properties"], (operation_id, code)
+        for name in _schema_names(media):
+            schema = document["components"]["schemas"][name]
+            assert "detail" in schema["properties"], (operation_id, code)
         assert responses[code]["description"] != "Additional Response", (operation_id, code)
 
 

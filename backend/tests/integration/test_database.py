@@ -2,17 +2,20 @@
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, Engine, inspect, text
-from sqlmodel import SQLModel
+from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlmodel import Session, SQLModel
 
 from alembic import command
 from src.config import DatabaseSettings
 from src.db import create_db_engine
+from src.schemas.queries import TaskListQuery
+from src.services.task_service import TaskService
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 
@@ -93,3 +96,67 @@ def test_database_url_as_users_write_it_uses_psycopg2(given: str, expected: str)
     settings = DatabaseSettings(database_url=given, _env_file=None)
 
     assert settings.database_url == expected
+
+
+def test_migrations_create_the_list_and_idempotency_indexes(migrated: Connection) -> None:
+    inspector = inspect(migrated)
+    tasks = {index["name"]: index["column_names"] for index in inspector.get_indexes("tasks")}
+    keys = inspector.get_pk_constraint("idempotency_keys")
+
+    assert {name: tasks[name] for name in LIST_INDEXES} == LIST_INDEXES
+    assert keys["constrained_columns"] == ["user_id", "key"]
+
+
+LIST_INDEXES = {
+    "ix_tasks_user_id_created_at_id": ["user_id", "created_at", "id"],
+    "ix_tasks_user_id_updated_at_id": ["user_id", "updated_at", "id"],
+    "ix_tasks_user_id_completed_created_at_id": ["user_id", "completed", "created_at", "id"],
+}
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (TaskListQuery(), "ix_tasks_user_id_created_at_id"),
+        (TaskListQuery(order="asc", offset=5), "ix_tasks_user_id_created_at_id"),
+        (TaskListQuery(sort="updated_at"), "ix_tasks_user_id_updated_at_id"),
+        # Without statistics either owner-led index serves this; both need no sort.
+        (TaskListQuery(completed=True), "ix_tasks_user_id_c"),
+    ],
+    ids=["default", "oldest-first", "updated", "completed"],
+)
+def test_list_page_reads_an_owner_index_in_order_without_sorting(
+    clean_engine: Engine, query: TaskListQuery, index: str
+) -> None:
+    statements: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        _conn, _cursor, statement, parameters = args[:4]
+        if "ORDER BY" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(clean_engine, "before_cursor_execute", capture)
+    try:
+        with Session(clean_engine) as session:
+            TaskService(session, "alice").list_page(query)
+    finally:
+        event.remove(clean_engine, "before_cursor_execute", capture)
+
+    [(statement, parameters)] = statements
+    plan = _plan(clean_engine, statement, parameters)
+    assert index in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+def _plan(engine: Engine, statement: str, parameters: Any) -> str:
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # An empty table makes a sequential scan cheapest; forbid it so the test asks
+            # "can an index serve this order?" rather than "is the table small?".
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            connection.exec_driver_sql("SET enable_sort = off")
+            rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters).all()
+            connection.rollback()
+        else:
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+    return "\n".join(str(row[-1]) for row in rows)

@@ -80,3 +80,29 @@ def test_app_without_secret_refuses_to_start_with_one_line(tmp_path: Path) -> No
         "Configuration error: BETTER_AUTH_SECRET: Value error, "
         "BETTER_AUTH_SECRET must be at least 32 bytes"
     )
+
+
+def test_jwks_and_log_settings_default_to_off_and_text() -> None:
+    settings = _settings(better_auth_secret=LONG_SECRET, jwt_jwks_url="", log_format="JSON")
+
+    assert (settings.jwt_jwks_url, settings.log_format) == (None, "json")
+    assert _settings(better_auth_secret=LONG_SECRET).log_format == "text"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("jwt_jwks_url", "localhost:3000/api/auth/jwks", "JWT_JWKS_URL must be an http"),
+        ("jwt_jwks_url", "file:///etc/passwd", "JWT_JWKS_URL must be an http"),
+        ("jwt_jwks_timeout_seconds", 0, "JWT_JWKS_TIMEOUT_SECONDS"),
+        ("jwt_jwks_timeout_seconds", 31, "JWT_JWKS_TIMEOUT_SECONDS"),
+        ("jwt_jwks_cache_seconds", -1, "must not be negative"),
+        ("jwt_jwks_min_refetch_seconds", -0.5, "must not be negative"),
+        ("log_format", "xml", "log_format"),
+    ],
+)
+def test_invalid_jwks_and_log_settings_are_rejected(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _settings(better_auth_secret=LONG_SECRET, **{field: value})

@@ -3,8 +3,10 @@
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 
+from src.api import headers
+from src.api.headers import IdempotencyKey, IfMatch, IfNoneMatch
 from src.api.openapi import (
     COMPLETED_TASK_EXAMPLE,
     CREATE_EXAMPLES,
@@ -16,11 +18,14 @@ from src.api.openapi import (
     error_responses,
     example_response,
 )
+from src.api.pagination import page_links
 from src.db import SessionDep
 from src.middleware.jwt import CurrentUserDep
 from src.models.task import Task
+from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TaskResponse
+from src.services.etags import etag_of, if_none_match_hits
 from src.services.task_service import TaskService
 
 # Any task operation can meet these; each route adds its own (400 for a body, 404 for an id).
@@ -29,7 +34,7 @@ _COMMON_ERRORS = error_responses(
 )
 _NOT_FOUND = status.HTTP_404_NOT_FOUND
 _NOT_JSON = status.HTTP_400_BAD_REQUEST
-
+_STALE = status.HTTP_412_PRECONDITION_FAILED
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=_COMMON_ERRORS)
 
 
@@ -46,12 +51,25 @@ TaskId = Annotated[int, Path(description="The task's id, as returned when it was
     "",
     response_model=list[TaskResponse],
     summary="List tasks",
-    response_description="The caller's tasks, newest first (an empty array when none)",
-    responses=example_response(200, [TASK_EXAMPLE]),
+    response_description="One page of the caller's tasks (an empty array when none)",
+    responses=example_response(
+        status.HTTP_200_OK,
+        [TASK_EXAMPLE],
+        headers={"X-Total-Count": headers.TOTAL_COUNT, "Link": headers.LINK},
+    ),
 )
-def list_tasks(tasks: TaskServiceDep) -> list[Task]:
-    """All of the caller's tasks, newest first."""
-    return list(tasks.list_all())
+def list_tasks(
+    query: Annotated[TaskListQuery, Query()],
+    tasks: TaskServiceDep,
+    request: Request,
+    response: Response,
+) -> list[Task]:
+    """The caller's tasks, newest first unless `sort`/`order` say otherwise, one page at a time."""
+    page = tasks.list_page(query)
+    response.headers["X-Total-Count"] = str(page.total)
+    if links := page_links(request.url, query, page.total):
+        response.headers["Link"] = links
+    return page.items
 
 
 @router.post(
@@ -59,19 +77,32 @@ def list_tasks(tasks: TaskServiceDep) -> list[Task]:
     response_model=TaskResponse,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
-    response_description="The created task",
-    responses=example_response(201, TASK_EXAMPLE, headers=LOCATION_HEADER)
-    | error_responses(_NOT_JSON),
+    response_description="The new task, or the one an earlier request with the same "
+    "Idempotency-Key created",
+    responses=example_response(
+        status.HTTP_201_CREATED,
+        TASK_EXAMPLE,
+        headers=LOCATION_HEADER | {"ETag": headers.ETAG, "Idempotent-Replayed": headers.REPLAYED},
+    )
+    | error_responses(_NOT_JSON, status.HTTP_409_CONFLICT),
 )
 def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     tasks: TaskServiceDep,
     request: Request,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Task:
-    """Create a task (not completed); `Location` points at it."""
-    task = tasks.create(data)
+    """Create a task (not completed); `Location` points at it.
+
+    Send an `Idempotency-Key` to retry safely: the same key and body within 24 hours answer with
+    the original 201 and create nothing; the same key with another body is a 422 naming the header.
+    """
+    task, replayed = tasks.create_once(data, idempotency_key)
     response.headers["Location"] = _task_location(request, task)
+    response.headers["ETag"] = etag_of(task)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return task
 
 
@@ -80,11 +111,25 @@ def create_task(
     response_model=TaskResponse,
     summary="Get a task",
     response_description="The task",
-    responses=example_response(200, TASK_EXAMPLE) | error_responses(_NOT_FOUND),
+    responses=example_response(status.HTTP_200_OK, TASK_EXAMPLE, headers={"ETag": headers.ETAG})
+    | {
+        status.HTTP_304_NOT_MODIFIED: {
+            "description": "Unchanged since If-None-Match; no body",
+            "headers": {"ETag": headers.ETAG},
+        }
+    }
+    | error_responses(_NOT_FOUND),
 )
-def read_task(task_id: TaskId, tasks: TaskServiceDep) -> Task:
-    """One of the caller's tasks."""
-    return tasks.get(task_id)
+def read_task(
+    task_id: TaskId, tasks: TaskServiceDep, response: Response, if_none_match: IfNoneMatch = None
+) -> Task | Response:
+    """One of the caller's tasks; with If-None-Match, 304 when it has not changed."""
+    task = tasks.get(task_id)
+    etag = etag_of(task)
+    if if_none_match is not None and if_none_match_hits(if_none_match, etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    return task
 
 
 @router.put(
@@ -92,15 +137,22 @@ def read_task(task_id: TaskId, tasks: TaskServiceDep) -> Task:
     response_model=TaskResponse,
     summary="Replace a task's title and description",
     response_description="The task as replaced; `updated_at` has advanced",
-    responses=example_response(200, REPLACED_TASK_EXAMPLE) | error_responses(_NOT_JSON, _NOT_FOUND),
+    responses=example_response(
+        status.HTTP_200_OK, REPLACED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
+    )
+    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE),
 )
 def update_task(
     task_id: TaskId,
     data: Annotated[TaskUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     tasks: TaskServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> Task:
     """Replace title and description; an omitted description becomes null."""
-    return tasks.replace(task_id, data)
+    task = tasks.replace(task_id, data, if_match)
+    response.headers["ETag"] = etag_of(task)
+    return task
 
 
 @router.patch(
@@ -108,16 +160,22 @@ def update_task(
     response_model=TaskResponse,
     summary="Mark a task completed or not",
     response_description="The task with its new status; `updated_at` has advanced",
-    responses=example_response(200, COMPLETED_TASK_EXAMPLE)
-    | error_responses(_NOT_JSON, _NOT_FOUND),
+    responses=example_response(
+        status.HTTP_200_OK, COMPLETED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
+    )
+    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE),
 )
 def patch_task(
     task_id: TaskId,
     data: Annotated[TaskPatch, Body(openapi_examples=PATCH_EXAMPLES)],
     tasks: TaskServiceDep,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> Task:
     """Set the task's completion status."""
-    return tasks.set_completed(task_id, data.completed)
+    task = tasks.set_completed(task_id, data.completed, if_match)
+    response.headers["ETag"] = etag_of(task)
+    return task
 
 
 @router.delete(
@@ -125,11 +183,11 @@ def patch_task(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
     response_description="Deleted; no body",
-    responses=error_responses(_NOT_FOUND),
+    responses=error_responses(_NOT_FOUND, _STALE),
 )
-def delete_task(task_id: TaskId, tasks: TaskServiceDep) -> None:
+def delete_task(task_id: TaskId, tasks: TaskServiceDep, if_match: IfMatch = None) -> None:
     """Delete the task permanently."""
-    tasks.delete(task_id)
+    tasks.delete(task_id, if_match)
 
 
 def _task_location(request: Request, task: Task) -> str:

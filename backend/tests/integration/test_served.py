@@ -1,0 +1,168 @@
+"""The app as deployed: uvicorn with two worker processes, JSON logs, shared metrics files."""
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import SQLModel
+
+from src.config import DatabaseSettings
+from src.db import create_db_engine
+from tests.conftest import TEST_SECRET, make_token
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+WORKERS = 2
+STARTUP_SECONDS = 60
+
+
+@dataclass
+class Served:
+    url: str
+    lines: "queue.Queue[str]"
+    seen: list[str]
+
+    def next_line(self) -> str:
+        line = self.lines.get(timeout=STARTUP_SECONDS)
+        self.seen.append(line)
+        return line
+
+    def access_line(self, request_id: str) -> dict[str, object]:
+        # Lines of both workers interleave; read on until this request's line arrives.
+        while True:
+            line = self.next_line()
+            if request_id in line and '"src.access"' in line:
+                parsed: dict[str, object] = json.loads(line)
+                return parsed
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    tmp = tmp_path_factory.mktemp("served")
+    database_url = f"sqlite:///{tmp / 'tasks.db'}"
+    engine = create_db_engine(DatabaseSettings(database_url=database_url, _env_file=None))
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()
+    (tmp / "prometheus").mkdir()
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+        "DATABASE_URL": database_url,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        # A developer's .env must not change what these tests expect.
+        "JWT_ISSUER": "",
+        "JWT_AUDIENCE": "",
+        "JWT_JWKS_URL": "",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
+    }
+    process = subprocess.Popen(  # noqa: S603  # fixed argv: our interpreter, a port we chose
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "src.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+        ],
+        cwd=BACKEND_DIR,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(process, lines), daemon=True)
+    reader.start()
+    server = Served(f"http://127.0.0.1:{port}", lines, [])
+    try:
+        started = 0
+        while started < WORKERS:
+            started += "Application startup complete" in server.next_line()
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        reader.join(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _pump(process: "subprocess.Popen[str]", lines: "queue.Queue[str]") -> None:
+    if process.stderr is not None:
+        for line in process.stderr:
+            lines.put(line.rstrip("\n"))
+
+
+def test_json_access_lines_carry_request_user_and_timing_but_no_token(served: Served) -> None:
+    token = make_token("alice")
+
+    response = httpx.get(
+        f"{served.url}/api/alice/tasks",
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "served-1"},
+    )
+
+    line = served.access_line("served-1")
+    assert response.headers["X-Request-ID"] == "served-1"
+    assert {key: line[key] for key in ("level", "method", "path", "status", "user_id")} == {
+        "level": "INFO",
+        "method": "GET",
+        "path": "/api/alice/tasks",
+        "status": 200,
+        "user_id": "alice",
+    }
+    assert line["client_ip"] == "127.0.0.1"
+    assert isinstance(line["duration_ms"], float)
+    assert all(token not in seen for seen in served.seen)
+
+
+def test_every_line_after_startup_is_json(served: Served) -> None:
+    httpx.get(f"{served.url}/no-such-page", headers={"X-Request-ID": "served-2"})
+    served.access_line("served-2")
+
+    after_startup = served.seen[served.seen.index(_last_startup(served)) + 1 :]
+    assert after_startup
+    assert all(isinstance(json.loads(line), dict) for line in after_startup)
+
+
+def _last_startup(served: Served) -> str:
+    return [line for line in served.seen if "Application startup complete" in line][-1]
+
+
+def test_metrics_add_up_across_worker_processes(served: Served) -> None:
+    pids: set[object] = set()
+    sent = 0
+    # New connections until both workers have answered at least once (bounded).
+    while len(pids) < WORKERS and sent < 400:
+        sent += 1
+        httpx.get(f"{served.url}/health", headers={"X-Request-ID": f"m-{sent}"})
+        pids.add(served.access_line(f"m-{sent}")["pid"])
+
+    text = httpx.get(f"{served.url}/metrics").text
+
+    assert len(pids) == WORKERS
+    counted = [
+        line
+        for line in text.splitlines()
+        if line.startswith("http_requests_total{")
+        and 'route="/health"' in line
+        and 'status="200"' in line
+    ]
+    assert [float(line.rsplit(" ", 1)[1]) for line in counted] == [sent]
