@@ -1,7 +1,7 @@
 """Better Auth's own tokens: asymmetric signatures checked with keys from a JWKS endpoint.
 
 PyJWT, not python-jose, because Better Auth signs with EdDSA (Ed25519) by default and
-python-jose has no EdDSA (see JWKS.md).
+python-jose has no EdDSA (see specs/001-backend-auth-tasks/research.md, decision 13).
 """
 
 import asyncio
