@@ -47,7 +47,7 @@ async def _idempotency_key_reused(_request: Request, _error: Exception) -> Respo
     # FastAPI's list form, like every other 422, so a client needs one parser for them.
     problem = {
         "type": "idempotency_key_reused",
-        "loc": ["header", "Idempotency-Key"],
+        "loc": ["header", "idempotency-key"],
         "msg": "Idempotency-Key was already used with a different request body; "
         "send a new key for a new task",
     }

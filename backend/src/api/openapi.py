@@ -21,6 +21,10 @@ TAGS: list[dict[str, Any]] = [
         ),
     },
     {"name": "health", "description": "Liveness and database reachability, without auth."},
+    {
+        "name": "operations",
+        "description": "Prometheus metrics for the operator; no auth, so restrict it at the proxy.",
+    },
 ]
 
 # status: (when it happens, the body the service really sends in that case)

@@ -71,7 +71,7 @@ def test_same_key_with_different_body_returns_422_and_creates_nothing(
         "detail": [
             {
                 "type": "idempotency_key_reused",
-                "loc": ["header", "Idempotency-Key"],
+                "loc": ["header", "idempotency-key"],
                 "msg": "Idempotency-Key was already used with a different request body; "
                 "send a new key for a new task",
             }

@@ -96,7 +96,7 @@ def test_task_operation_documents_each_error_with_a_detail_body(
 
 
 def test_tags_have_descriptions(document: Document) -> None:
-    assert [tag["name"] for tag in document["tags"]] == ["tasks", "health"]
+    assert [tag["name"] for tag in document["tags"]] == ["tasks", "health", "operations"]
     assert all(tag["description"] for tag in document["tags"])
 
 

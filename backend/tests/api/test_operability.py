@@ -217,7 +217,15 @@ def test_cors_allows_and_exposes_the_new_headers(clean_engine: Engine, settings:
     exposed = {
         h.strip().lower() for h in simple.headers["Access-Control-Expose-Headers"].split(",")
     }
-    assert {"x-total-count", "link", "etag", "location", "x-request-id"} <= exposed
+    assert {
+        "x-total-count",
+        "link",
+        "etag",
+        "location",
+        "x-request-id",
+        "idempotent-replayed",
+        "retry-after",
+    } <= exposed
 
 
 def test_openapi_documents_params_headers_and_statuses(client: TestClient) -> None:
