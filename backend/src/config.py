@@ -43,6 +43,7 @@ class Settings(DatabaseSettings):
     jwt_issuer: str | None = None  # checked only when set
     jwt_audience: str | None = None  # checked only when set
     jwt_leeway_seconds: int = 30
+    max_body_bytes: int = 64 * 1024  # a task is under 2 KiB of JSON; larger bodies get a 413
 
     @field_validator("better_auth_secret")
     @classmethod
@@ -68,6 +69,13 @@ class Settings(DatabaseSettings):
     def _bounded_leeway(cls, value: int) -> int:
         if not 0 <= value <= 60:
             raise ValueError("JWT_LEEWAY_SECONDS must be between 0 and 60")
+        return value
+
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _positive_body_limit(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("MAX_BODY_BYTES must be at least 1")
         return value
 
     @field_validator("jwt_issuer", "jwt_audience", mode="before")

@@ -16,6 +16,7 @@ from src.api.routes import tasks
 from src.config import Settings, get_settings
 from src.db import create_db_engine
 from src.errors import install_error_handlers
+from src.middleware.body_limit import BodyLimitMiddleware
 from src.schemas.responses import HealthResponse
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings)
     app.state.owns_engine = engine is None
+    # Added before CORS so that CORS wraps it and a 413 still carries the CORS headers.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

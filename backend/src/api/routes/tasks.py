@@ -5,6 +5,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from src.api.strict_json import StrictJSONRoute
 from src.db import SessionDep
 from src.middleware.jwt import CurrentUserDep
 from src.models.task import Task
@@ -25,7 +26,12 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 _AUTH_ERRORS = (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN)
 
-router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=_errors(*_AUTH_ERRORS))
+router = APIRouter(
+    prefix="/api/{user_id}/tasks",
+    tags=["tasks"],
+    responses=_errors(*_AUTH_ERRORS),
+    route_class=StrictJSONRoute,
+)
 
 
 async def get_task_service(session: SessionDep, user: CurrentUserDep) -> TaskService:
