@@ -48,14 +48,14 @@ class TaskService:
 
     def replace(self, task_id: int, data: TaskUpdate) -> Task:
         with self._session.begin():
-            task = self._get(task_id)
+            task = self._get(task_id, for_update=True)
             task.title, task.description = data.title, data.description
             _touch(task)
         return task
 
     def set_completed(self, task_id: int, completed: bool) -> Task:
         with self._session.begin():
-            task = self._get(task_id)
+            task = self._get(task_id, for_update=True)
             task.completed = completed
             _touch(task)
         return task
@@ -69,10 +69,15 @@ class TaskService:
         if deleted == 0:
             raise TaskNotFoundError(task_id)
 
-    def _get(self, task_id: int) -> Task:
+    def _get(self, task_id: int, *, for_update: bool = False) -> Task:
         task = None
         if _storable_id(task_id):
-            task = self._session.exec(self._owned().where(Task.id == task_id)).first()
+            statement = self._owned().where(Task.id == task_id)
+            if for_update:
+                # Concurrent writers queue on the row: each reads the state the previous one
+                # committed, so no answer reports a state that a parallel write overwrote.
+                statement = statement.with_for_update()
+            task = self._session.exec(statement).first()
         if task is None:
             raise TaskNotFoundError(task_id)
         return task

@@ -5,16 +5,19 @@ from collections.abc import Iterator
 import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from starlette.types import Receive, Scope, Send
 
+from src.main import create_app
 from src.middleware.body_limit import BodyLimitMiddleware
+from tests.conftest import TEST_SETTINGS, make_token
 
 LIMIT = 10
 TOO_LARGE = {"detail": "Request body is larger than 10 bytes; send a smaller body"}
 
 
 class EchoApp:
-    """Reads the whole body, then answers with its length; `respond_first` answers before reading."""
+    """Reads the whole body and answers its length (`respond_first`: starts answering first)."""
 
     def __init__(self, respond_first: bool = False) -> None:
         self.respond_first = respond_first
@@ -75,3 +78,17 @@ def test_overflow_after_response_started_is_raised_not_answered_twice() -> None:
         client.post("/", content=_chunks(3))
 
     assert raised.value.status_code == 413
+
+
+def test_app_enforces_the_configured_limit(clean_engine: Engine) -> None:
+    settings = TEST_SETTINGS.model_copy(update={"max_body_bytes": 100})
+    headers = {"Authorization": f"Bearer {make_token('alice')}"}
+    with TestClient(create_app(settings, engine=clean_engine)) as client:
+        small = client.post("/api/alice/tasks", json={"title": "x" * 50}, headers=headers)
+        large = client.post("/api/alice/tasks", json={"title": "x" * 100}, headers=headers)
+
+    assert small.status_code == 201
+    assert (large.status_code, large.json()) == (
+        413,
+        {"detail": "Request body is larger than 100 bytes; send a smaller body"},
+    )

@@ -5,11 +5,13 @@ or deletes another user's task, and each status code is exactly the expected one
 HYPOTHESIS_EXAMPLES sequences (default 200) of up to HYPOTHESIS_STEPS calls each, per backend.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import quote
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -24,7 +26,7 @@ from sqlalchemy import Engine, text
 
 from src.main import create_app
 from tests.conftest import TEST_SETTINGS, make_token
-from tests.robustness.conftest import budget
+from tests.robustness.conftest import TALLY, budget
 
 # Ids a real identity provider hands out: emails, dots, unicode, and characters that mean
 # something in a URL. Never "/": the router decodes %2F before matching, so no route could hold it.
@@ -88,7 +90,7 @@ class IsolationMachine(RuleBasedStateMachine):
     @rule(target=task_ids, user=users, title=titles, description=descriptions)
     def create(self, user: str, title: str, description: str | None) -> object:
         body = {"title": title, "description": description}
-        response = self.client.post(_url(user), json=body, headers=self._headers[user])
+        response = self._send("POST", user, _url(user), body)
 
         if not title.strip():
             assert response.status_code == 422, response.text
@@ -105,7 +107,7 @@ class IsolationMachine(RuleBasedStateMachine):
 
     @rule(user=users)
     def list_own(self, user: str) -> None:
-        response = self.client.get(_url(user), headers=self._headers[user])
+        response = self._send("GET", user, _url(user))
 
         assert response.status_code == 200, response.text
         listed = response.json()
@@ -116,7 +118,7 @@ class IsolationMachine(RuleBasedStateMachine):
 
     @rule(user=users, task_id=task_ids | FOREIGN_IDS)
     def read(self, user: str, task_id: int) -> None:
-        response = self.client.get(_url(user, task_id), headers=self._headers[user])
+        response = self._send("GET", user, _url(user, task_id))
 
         self._assert_owner_only(user, task_id, response.status_code, response.json())
         if response.status_code == 200:
@@ -125,7 +127,7 @@ class IsolationMachine(RuleBasedStateMachine):
     @rule(user=users, task_id=task_ids | FOREIGN_IDS, title=titles, description=descriptions)
     def replace(self, user: str, task_id: int, title: str, description: str | None) -> None:
         body = {"title": title, "description": description}
-        response = self.client.put(_url(user, task_id), json=body, headers=self._headers[user])
+        response = self._send("PUT", user, _url(user, task_id), body)
 
         if not title.strip():
             # The body is checked before the owner: an invalid one is a 422 for any task.
@@ -139,7 +141,7 @@ class IsolationMachine(RuleBasedStateMachine):
     @rule(user=users, task_id=task_ids | FOREIGN_IDS, completed=st.booleans())
     def set_completed(self, user: str, task_id: int, completed: bool) -> None:
         body = {"completed": completed}
-        response = self.client.patch(_url(user, task_id), json=body, headers=self._headers[user])
+        response = self._send("PATCH", user, _url(user, task_id), body)
 
         self._assert_owner_only(user, task_id, response.status_code, response.json())
         if response.status_code == 200:
@@ -147,7 +149,7 @@ class IsolationMachine(RuleBasedStateMachine):
 
     @rule(user=users, task_id=task_ids | FOREIGN_IDS)
     def delete(self, user: str, task_id: int) -> None:
-        response = self.client.delete(_url(user, task_id), headers=self._headers[user])
+        response = self._send("DELETE", user, _url(user, task_id))
 
         if self._owns(user, task_id):
             assert response.status_code == 204, response.text
@@ -171,9 +173,7 @@ class IsolationMachine(RuleBasedStateMachine):
             "PATCH": {"completed": True},
         }
         url = _url(victim) if method in ("GET", "POST") else _url(victim, task_id)
-        response = self.client.request(
-            method.removesuffix("-ONE"), url, json=bodies.get(method), headers=self._headers[actor]
-        )
+        response = self._send(method.removesuffix("-ONE"), actor, url, bodies.get(method))
 
         # Refused on the path alone, whatever the task: nothing leaks, nothing changes.
         assert (response.status_code, response.json()) == (403, NOT_YOURS)
@@ -182,6 +182,16 @@ class IsolationMachine(RuleBasedStateMachine):
         # The database holds exactly the model: nothing changed behind a 403 or a 404.
         for user in USERS:
             self.list_own(user)
+        TALLY["isolation sequences"] += 1
+
+    def _send(
+        self, method: str, caller: str, url: str, body: Mapping[str, object] | None = None
+    ) -> Response:
+        TALLY["isolation calls"] += 1
+        response: Response = self.client.request(
+            method, url, json=body, headers=self._headers[caller]
+        )
+        return response
 
     def _owns(self, user: str, task_id: int) -> bool:
         task = self.model.get(task_id)
@@ -221,6 +231,6 @@ def test_users_only_ever_reach_their_own_tasks(engine: Engine) -> None:
             settings=settings(
                 settings.get_profile("robustness"),
                 max_examples=budget("HYPOTHESIS_EXAMPLES", 200),
-                stateful_step_count=budget("HYPOTHESIS_STEPS", 12),
+                stateful_step_count=budget("HYPOTHESIS_STEPS", 25),
             ),
         )

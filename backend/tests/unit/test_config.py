@@ -69,3 +69,9 @@ def test_app_without_secret_refuses_to_start_with_one_line(tmp_path: Path) -> No
         "Configuration error: BETTER_AUTH_SECRET: Value error, "
         "BETTER_AUTH_SECRET must be at least 32 bytes"
     )
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_body_limit_below_one_byte_is_rejected(limit: int) -> None:
+    with pytest.raises(ValidationError, match="MAX_BODY_BYTES"):
+        _settings(better_auth_secret=LONG_SECRET, max_body_bytes=limit)

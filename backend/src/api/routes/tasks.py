@@ -20,11 +20,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         status.HTTP_401_UNAUTHORIZED: "Missing, malformed, expired or badly signed token",
         status.HTTP_403_FORBIDDEN: "The token belongs to a different user than the path",
         status.HTTP_404_NOT_FOUND: "No such task for this user",
+        status.HTTP_413_CONTENT_TOO_LARGE: "The body is larger than MAX_BODY_BYTES (64 KiB)",
     }
     return {code: {"model": ErrorResponse, "description": reasons[code]} for code in codes}
 
 
 _AUTH_ERRORS = (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN)
+_WRITE_ERRORS = (
+    status.HTTP_400_BAD_REQUEST,
+    status.HTTP_404_NOT_FOUND,
+    status.HTTP_413_CONTENT_TOO_LARGE,
+)
 
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
@@ -53,7 +59,7 @@ def list_tasks(tasks: TaskServiceDep) -> list[Task]:
     response_model=TaskResponse,
     status_code=status.HTTP_201_CREATED,
     summary="Create a task",
-    responses=_errors(status.HTTP_400_BAD_REQUEST),
+    responses=_errors(status.HTTP_400_BAD_REQUEST, status.HTTP_413_CONTENT_TOO_LARGE),
 )
 def create_task(
     data: TaskCreate, tasks: TaskServiceDep, request: Request, response: Response
@@ -79,7 +85,7 @@ def read_task(task_id: int, tasks: TaskServiceDep) -> Task:
     "/{task_id}",
     response_model=TaskResponse,
     summary="Replace a task's title and description",
-    responses=_errors(status.HTTP_400_BAD_REQUEST, status.HTTP_404_NOT_FOUND),
+    responses=_errors(*_WRITE_ERRORS),
 )
 def update_task(task_id: int, data: TaskUpdate, tasks: TaskServiceDep) -> Task:
     """Replace title and description; an omitted description becomes null."""
@@ -90,7 +96,7 @@ def update_task(task_id: int, data: TaskUpdate, tasks: TaskServiceDep) -> Task:
     "/{task_id}",
     response_model=TaskResponse,
     summary="Mark a task completed or not",
-    responses=_errors(status.HTTP_400_BAD_REQUEST, status.HTTP_404_NOT_FOUND),
+    responses=_errors(*_WRITE_ERRORS),
 )
 def patch_task(task_id: int, data: TaskPatch, tasks: TaskServiceDep) -> Task:
     """Set the task's completion status."""
