@@ -8,6 +8,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,18 @@ class PostgresCluster:
         """`fast` is a clean shutdown; `immediate` drops everything, as a crash would."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def freeze(self) -> None:
+        """Pauses every server process: connections stay open, but nothing answers."""
+        self._signal_all(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, number: signal.Signals) -> None:
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        for pid in [postmaster, *_children(postmaster)]:
+            os.kill(pid, number)
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
 
@@ -87,6 +100,19 @@ class PostgresCluster:
         command = [*self._as_owner, str(self.bindir / tool), *args]
         # The command is built from constants and paths this module chose, never from input.
         subprocess.run(command, check=True, capture_output=True, timeout=START_TIMEOUT_SECONDS)  # noqa: S603
+
+
+def _children(parent: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after the parenthesised command name: state, then the parent's pid.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
 
 
 class ApiServer:

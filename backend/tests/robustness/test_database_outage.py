@@ -26,6 +26,7 @@ TASKS = "/api/outage%40example.com/tasks"
 HEADERS = {"Authorization": f"Bearer {make_token(USER)}"}
 MAX_SECONDS = 3.0  # the longest any answer may take, database up or down
 RECOVERY_SECONDS = 5.0
+QUERY_TIMEOUT = 1.0
 UNAVAILABLE = {"detail": "Database is temporarily unavailable; retry shortly"}
 
 
@@ -37,9 +38,9 @@ class Answer:
     body: object
 
 
-def ask(client: httpx.Client, method: str, url: str, **kwargs: object) -> Answer:
+def ask(client: httpx.Client, method: str, url: str, json: object = None) -> Answer:
     started = time.monotonic()
-    response = client.request(method, url, headers=HEADERS, **kwargs)  # type: ignore[arg-type]  # only json= is passed
+    response = client.request(method, url, headers=HEADERS, json=json)
     seconds = time.monotonic() - started
     body = response.json() if response.content else None
     return Answer(f"{method} {url}", response.status_code, seconds, body)
@@ -155,3 +156,31 @@ def test_outage_fails_fast_then_recovers_without_losing_acknowledged_writes(
     TALLY["acknowledged writes lost"] += len(lost)
     TALLY[f"outage recovery after restart, ms ({mode})"] = round(recovery * 1000)
     assert lost == set()
+
+
+def test_frozen_database_answers_503_within_the_query_timeout_then_recovers(
+    pg_cluster: PostgresCluster, pg_database: str
+) -> None:
+    server = ApiServer(pg_database, db_query_timeout=str(QUERY_TIMEOUT))
+    with server, httpx.Client(base_url=server.base_url, timeout=4 * QUERY_TIMEOUT) as client:
+        first = client.post(TASKS, json={"title": "before the freeze"}, headers=HEADERS).json()
+        pg_cluster.freeze()
+        try:
+            # Pooled connections are open but unanswered: a ping would otherwise wait forever.
+            frozen = [
+                ask(client, "GET", TASKS),
+                ask(client, "POST", TASKS, json={"title": "written while frozen"}),
+                ask(client, "GET", f"{TASKS}/{first['id']}"),
+            ]
+        finally:
+            pg_cluster.thaw()
+        recovery = _until_healthy(client)
+        after = ask(client, "GET", TASKS)
+
+    assert [(a.status, a.body) for a in frozen] == [(503, UNAVAILABLE)] * len(frozen)
+    # A dead pooled connection costs one timed-out ping, then one timed-out reconnect.
+    assert max(a.seconds for a in frozen) < 2 * QUERY_TIMEOUT + 1
+    assert after.status == 200 and isinstance(after.body, list) and first in after.body
+    TALLY["faults survived (database frozen and resumed)"] += 1
+    TALLY["outage recovery after thaw, ms"] = round(recovery * 1000)
+    TALLY["slowest answer while frozen, ms"] = round(max(a.seconds for a in frozen) * 1000)
