@@ -20,8 +20,10 @@ def create_db_engine(settings: DatabaseSettings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    # psycopg2 has a single, process-wide wait hook: every PostgreSQL engine shares this bound.
-    extensions.set_wait_callback(partial(_wait_within, settings.db_query_timeout))
+    # psycopg2 has one process-wide wait hook (it replaces libpq's own connect_timeout, which
+    # only blocking connects honour): every PostgreSQL engine in the process shares these bounds.
+    bounds = (settings.db_connect_timeout, settings.db_query_timeout)
+    extensions.set_wait_callback(partial(_wait_within, *bounds))
     return create_engine(
         url,
         # Neon closes idle connections; pre-ping replaces them before a request sees the error.
@@ -33,14 +35,16 @@ def create_db_engine(settings: DatabaseSettings) -> Engine:
     )
 
 
-def _wait_within(seconds: float, connection: Any) -> None:
-    """Drives one libpq operation (connect, query, fetch), giving up after `seconds`.
+def _wait_within(connect_seconds: float, query_seconds: float, connection: Any) -> None:
+    """Drives one libpq operation (connecting, or one query round trip) to a time limit.
 
     libpq itself waits forever on a server that accepts bytes but never answers (a paused VM,
     a frozen process): without this bound one request, and then the pool, would hang with it.
     The connection is unusable after a timeout; psycopg2 marks it closed and SQLAlchemy
     discards it, so the request becomes a 503 and the pool heals.
     """
+    connecting = connection.status == extensions.STATUS_SETUP
+    seconds = connect_seconds if connecting else query_seconds
     deadline = time.monotonic() + seconds
     while (state := connection.poll()) != extensions.POLL_OK:
         fd = connection.fileno()

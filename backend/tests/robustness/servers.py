@@ -4,6 +4,7 @@ The cluster is this test run's own (initdb into a temporary directory, a free po
 only), so stopping it never touches the shared server on 5432.
 """
 
+import contextlib
 import glob
 import os
 import pwd
@@ -85,8 +86,10 @@ class PostgresCluster:
 
     def _signal_all(self, number: signal.Signals) -> None:
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        for pid in [postmaster, *_children(postmaster)]:
-            os.kill(pid, number)
+        os.kill(postmaster, number)
+        for pid in _children(postmaster):
+            with contextlib.suppress(ProcessLookupError):  # a backend that just exited
+                os.kill(pid, number)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
