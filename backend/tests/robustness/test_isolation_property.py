@@ -231,6 +231,6 @@ def test_users_only_ever_reach_their_own_tasks(engine: Engine) -> None:
             settings=settings(
                 settings.get_profile("robustness"),
                 max_examples=budget("HYPOTHESIS_EXAMPLES", 200),
-                stateful_step_count=budget("HYPOTHESIS_STEPS", 25),
+                stateful_step_count=budget("HYPOTHESIS_STEPS", 20),
             ),
         )
