@@ -26,6 +26,7 @@ class DatabaseSettings(BaseSettings):
     db_max_overflow: int = 20
     db_pool_timeout: float = 10.0  # seconds a request waits for a pooled connection before a 503
     db_connect_timeout: int = 5  # seconds, so an unreachable server fails fast instead of hanging
+    db_query_timeout: float = 10.0  # seconds one database round trip may take before a 503
 
     @field_validator("database_url")
     @classmethod
@@ -51,6 +52,7 @@ class Settings(DatabaseSettings):
     jwt_jwks_cache_seconds: int = 300  # keys are refetched after this, so removed keys stop working
     jwt_jwks_min_refetch_seconds: float = 10.0  # unknown `kid`s cannot trigger fetches more often
     log_format: Literal["text", "json"] = "text"
+    max_body_bytes: int = 64 * 1024  # a task is under 2 KiB of JSON; larger bodies get a 413
 
     @field_validator("better_auth_secret")
     @classmethod
@@ -108,6 +110,13 @@ class Settings(DatabaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _positive_body_limit(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("MAX_BODY_BYTES must be at least 1")
+        return value
 
     @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
     @classmethod

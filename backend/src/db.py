@@ -1,9 +1,14 @@
 """Engine and per-request sessions."""
 
+import select
+import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any
 
+import psycopg2
 from fastapi import Depends, Request
+from psycopg2 import extensions
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
@@ -15,6 +20,10 @@ def create_db_engine(settings: DatabaseSettings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
+    # psycopg2 has one process-wide wait hook (it replaces libpq's own connect_timeout, which
+    # only blocking connects honour): every PostgreSQL engine in the process shares these bounds.
+    bounds = (settings.db_connect_timeout, settings.db_query_timeout)
+    extensions.set_wait_callback(partial(_wait_within, *bounds))
     return create_engine(
         url,
         # Neon closes idle connections; pre-ping replaces them before a request sees the error.
@@ -24,6 +33,26 @@ def create_db_engine(settings: DatabaseSettings) -> Engine:
         pool_timeout=settings.db_pool_timeout,
         connect_args={"connect_timeout": settings.db_connect_timeout},
     )
+
+
+def _wait_within(connect_seconds: float, query_seconds: float, connection: Any) -> None:
+    """Drives one libpq operation (connecting, or one query round trip) to a time limit.
+
+    libpq itself waits forever on a server that accepts bytes but never answers (a paused VM,
+    a frozen process): without this bound one request, and then the pool, would hang with it.
+    The connection is unusable after a timeout; psycopg2 marks it closed and SQLAlchemy
+    discards it, so the request becomes a 503 and the pool heals.
+    """
+    connecting = connection.status == extensions.STATUS_SETUP
+    seconds = connect_seconds if connecting else query_seconds
+    deadline = time.monotonic() + seconds
+    while (state := connection.poll()) != extensions.POLL_OK:
+        fd = connection.fileno()
+        reading = state == extensions.POLL_READ
+        remaining = max(deadline - time.monotonic(), 0)
+        ready = select.select([fd] if reading else [], [] if reading else [fd], [], remaining)
+        if ready == ([], [], []):
+            raise psycopg2.OperationalError(f"database did not answer within {seconds:g} s")
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -21,6 +21,7 @@ from src.logs import configure_logging
 from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from src.metrics import HttpMetrics
 from src.middleware.access_log import AccessLogMiddleware
+from src.middleware.body_limit import BodyLimitMiddleware
 from src.middleware.jwks import JWKSClient
 from src.middleware.request_id import RequestIdMiddleware
 from src.schemas.responses import HealthResponse
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.jwks = None  # a JWKSClient from start-up on, when JWT_JWKS_URL is set
     app.state.metrics = HttpMetrics()
     # Outermost last: the request id exists before the access log, and both see CORS answers.
+    # The body limit is innermost, so CORS wraps it and a 413 still carries the CORS headers.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -55,6 +55,10 @@ _ERRORS: dict[int, tuple[str, str]] = {
         "Task has changed since you read it (If-Match does not match its ETag); "
         "fetch it again and retry",
     ),
+    status.HTTP_413_CONTENT_TOO_LARGE: (
+        "The body is larger than MAX_BODY_BYTES (64 KiB by default)",
+        "Request body is larger than 65536 bytes; send a smaller body",
+    ),
     status.HTTP_503_SERVICE_UNAVAILABLE: (
         "The database is unreachable or its pool is exhausted; retry after `Retry-After` seconds",
         "Database is temporarily unavailable; retry shortly",
@@ -165,7 +169,8 @@ _PARAMETER = {
     "required": False,
     "description": "Your id for this request, echoed back and logged; a new one is made if "
     "absent or not 1 to 128 of `A-Z a-z 0-9 . _ -`.",
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+    # No pattern: any value is accepted, and one that is not usable is replaced, never refused.
+    "schema": {"type": "string"},
 }
 _HEADER = {
     "description": "The request's id: yours when sane, else a new one. Quote it in bug reports.",

@@ -1,5 +1,7 @@
 """RFC 8288 `Link` header for the task list: `next` and `prev`, when those pages exist."""
 
+from urllib.parse import quote
+
 from starlette.datastructures import URL
 
 from src.schemas.queries import TaskListQuery
@@ -21,4 +23,5 @@ def _link(url: URL, offset: int, limit: int, rel: str) -> str:
     # Paging parameters last, in one order, so each page's link reads the same way.
     others = url.remove_query_params(["limit", "offset"])
     target = others.include_query_params(limit=limit, offset=offset)
-    return f'<{target.path}?{target.query}>; rel="{rel}"'
+    # The path arrives decoded; user ids are opaque, so encode it again (headers are Latin-1).
+    return f'<{quote(target.path, safe="/")}?{target.query}>; rel="{rel}"'

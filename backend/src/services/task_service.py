@@ -125,7 +125,7 @@ class TaskService:
     def _change(self, task_id: int, if_match: str | None, **values: object) -> Task:
         try:
             with self._session.begin():
-                task = self._get(task_id)
+                task = self._get(task_id, for_update=True)
                 if if_match is not None:
                     self._guard(task, if_match)
                 for name, value in values.items():
@@ -158,10 +158,15 @@ class TaskService:
         if self._session.exec(pin).rowcount == 0:
             raise PreconditionFailedError(task.id)
 
-    def _get(self, task_id: int) -> Task:
+    def _get(self, task_id: int, *, for_update: bool = False) -> Task:
         task = None
         if _storable_id(task_id):
-            task = self._session.exec(self._owned().where(Task.id == task_id)).first()
+            statement = self._owned().where(Task.id == task_id)
+            if for_update:
+                # Concurrent writers queue on the row: each reads the state the previous one
+                # committed, so no answer reports a state that a parallel write overwrote.
+                statement = statement.with_for_update()
+            task = self._session.exec(statement).first()
         if task is None:
             raise TaskNotFoundError(task_id)
         return task

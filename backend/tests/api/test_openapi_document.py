@@ -20,10 +20,10 @@ LIST, ITEM = "/api/{user_id}/tasks", "/api/{user_id}/tasks/{task_id}"
 # operationId -> (path, method, the error statuses it documents)
 TASK_OPERATIONS = {
     "list_tasks": (LIST, "get", {"401", "403", "422", "503"}),
-    "create_task": (LIST, "post", {"400", "401", "403", "409", "422", "503"}),
+    "create_task": (LIST, "post", {"400", "401", "403", "409", "413", "422", "503"}),
     "read_task": (ITEM, "get", {"401", "403", "404", "422", "503"}),
-    "update_task": (ITEM, "put", {"400", "401", "403", "404", "412", "422", "503"}),
-    "patch_task": (ITEM, "patch", {"400", "401", "403", "404", "412", "422", "503"}),
+    "update_task": (ITEM, "put", {"400", "401", "403", "404", "412", "413", "422", "503"}),
+    "patch_task": (ITEM, "patch", {"400", "401", "403", "404", "412", "413", "422", "503"}),
     "delete_task": (ITEM, "delete", {"401", "403", "404", "412", "422", "503"}),
 }
 MODELS: dict[str, type[BaseModel]] = {

@@ -1,6 +1,7 @@
 """GET /api/{user_id}/tasks: filters, search, ordering, pages and their headers."""
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -173,6 +174,23 @@ def test_list_link_follows_to_the_next_page(
     second = client.get(next_url, headers=alice)
 
     assert [task["title"] for task in second.json()] == ["t2"]
+
+
+@pytest.mark.parametrize("user", ["Zoë", "用户 one", "a+b@x.io", "100%"])
+def test_list_link_for_opaque_user_id_is_percent_encoded_and_followable(
+    client: TestClient, auth_headers: AuthHeaders, create_task: CreateTask, user: str
+) -> None:
+    for n in range(2):
+        create_task(user, title=f"t{n}")
+    headers = auth_headers(user)
+    first = client.get(f"/api/{user}/tasks", params={"limit": 1}, headers=headers)
+    next_url = first.headers["Link"].split(">")[0].lstrip("<")
+
+    second = client.get(next_url, headers=headers)
+
+    assert next_url.isascii()
+    assert next_url.startswith(f"/api/{quote(user, safe='')}/tasks?")
+    assert [task["title"] for task in second.json()] == ["t0"]
 
 
 def test_list_offset_past_the_end_is_empty_with_prev_to_last_page(

@@ -106,3 +106,9 @@ def test_invalid_jwks_and_log_settings_are_rejected(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         _settings(better_auth_secret=LONG_SECRET, **{field: value})
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_body_limit_below_one_byte_is_rejected(limit: int) -> None:
+    with pytest.raises(ValidationError, match="MAX_BODY_BYTES"):
+        _settings(better_auth_secret=LONG_SECRET, max_body_bytes=limit)

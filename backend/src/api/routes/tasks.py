@@ -19,6 +19,7 @@ from src.api.openapi import (
     example_response,
 )
 from src.api.pagination import page_links
+from src.api.strict_json import StrictJSONRoute
 from src.db import SessionDep
 from src.middleware.jwt import CurrentUserDep
 from src.models.task import Task
@@ -35,7 +36,14 @@ _COMMON_ERRORS = error_responses(
 _NOT_FOUND = status.HTTP_404_NOT_FOUND
 _NOT_JSON = status.HTTP_400_BAD_REQUEST
 _STALE = status.HTTP_412_PRECONDITION_FAILED
-router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=_COMMON_ERRORS)
+_TOO_LARGE = status.HTTP_413_CONTENT_TOO_LARGE
+
+router = APIRouter(
+    prefix="/api/{user_id}/tasks",
+    tags=["tasks"],
+    responses=_COMMON_ERRORS,
+    route_class=StrictJSONRoute,  # NaN, duplicate keys and the like are a 400, never a 500
+)
 
 
 async def get_task_service(session: SessionDep, user: CurrentUserDep) -> TaskService:
@@ -84,7 +92,7 @@ def list_tasks(
         TASK_EXAMPLE,
         headers=LOCATION_HEADER | {"ETag": headers.ETAG, "Idempotent-Replayed": headers.REPLAYED},
     )
-    | error_responses(_NOT_JSON, status.HTTP_409_CONFLICT),
+    | error_responses(_NOT_JSON, status.HTTP_409_CONFLICT, _TOO_LARGE),
 )
 def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
@@ -140,7 +148,7 @@ def read_task(
     responses=example_response(
         status.HTTP_200_OK, REPLACED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
     )
-    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE),
+    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE),
 )
 def update_task(
     task_id: TaskId,
@@ -163,7 +171,7 @@ def update_task(
     responses=example_response(
         status.HTTP_200_OK, COMPLETED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
     )
-    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE),
+    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE),
 )
 def patch_task(
     task_id: TaskId,
