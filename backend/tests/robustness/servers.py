@@ -138,7 +138,10 @@ class ApiServer:
             **{name.upper(): value for name, value in settings.items()},
         }
         command = [sys.executable, "-m", "uvicorn", "src.main:app", "--fd", str(listener.fileno()),
-                   "--log-level", "critical", "--timeout-graceful-shutdown", "2"]  # fmt: skip
+                   "--log-level", "critical", "--timeout-graceful-shutdown", "2",
+                   # Longer than any pause in a test on a loaded machine: a keep-alive connection
+                   # the server closes while the client reuses it is a reset, not a finding.
+                   "--timeout-keep-alive", "120"]  # fmt: skip
         self._process = subprocess.Popen(  # noqa: S603  # a fixed command line
             command, cwd=BACKEND_DIR, env=environment, pass_fds=(listener.fileno(),)
         )
