@@ -18,13 +18,15 @@ NPM := $(shell command -v npm 2>/dev/null)
 # Use the machine's Python; never download one.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install node-tools run migrate token test openapi lint format clean
+.PHONY: help install node-tools run migrate token test test-pgbouncer openapi lint format clean bench
 
 help:
 	@echo "make run     install, migrate, serve on http://$(HOST):$(PORT) (Swagger UI at /docs)"
 	@echo "make test    the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)"
 	@echo "make token USER=alice   print a token for user 'alice'"
 	@echo "make lint    ruff format --check, ruff check, mypy --strict"
+	@echo "make test-pgbouncer   the suite through PgBouncer (transaction pooling), as behind Neon"
+	@echo "make bench   load test on a throwaway PostgreSQL database (see backend/bench/config.py)"
 	@echo "make openapi rewrite specs/001-backend-auth-tasks/contracts/task-endpoints.yaml from the app"
 
 $(UV):
@@ -71,8 +73,18 @@ test: install node-tools
 openapi: install
 	cd $(BACKEND) && $(BIN)/python -m scripts.export_openapi
 
+# PostgreSQL through PgBouncer in transaction-pooling mode, as behind Neon's pooled endpoint.
+# Installs the pgbouncer package when missing (root with apt-get); see .ci/test-pgbouncer.
+test-pgbouncer: install
+	.ci/test-pgbouncer
+
 lint: install
 	cd $(BACKEND) && $(BIN)/ruff format --check . && $(BIN)/ruff check . && $(BIN)/mypy
+
+# Needs PostgreSQL (BENCH_ADMIN_URL, default the local server) and wrk (installed when missing).
+# WORKERS=2 CONCURRENCY="100 1000" DURATION=20 SCENARIO="mixed large" BENCH_USERS=1000 BENCH_TASKS=20
+bench: install
+	cd $(BACKEND) && $(BIN)/python -m bench.run
 
 format: install
 	cd $(BACKEND) && $(BIN)/ruff format . && $(BIN)/ruff check --fix .

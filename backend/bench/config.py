@@ -1,0 +1,70 @@
+"""What `make bench` measures, from the environment (every variable optional)."""
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SCENARIOS = ("mixed", "large")
+
+
+@dataclass(frozen=True)
+class Config:
+    workers: int  # WORKERS: uvicorn worker processes
+    concurrency: tuple[int, ...]  # CONCURRENCY: open connections per mixed run, e.g. "100 1000"
+    duration: int  # DURATION: seconds per measured run
+    warmup: int  # BENCH_WARMUP: seconds of load before each measured run
+    scenarios: tuple[str, ...]  # SCENARIO: "mixed", "large" or both
+    users: int  # BENCH_USERS
+    tasks: int  # BENCH_TASKS: per user
+    database_url: str | None  # BENCH_DATABASE_URL: a dedicated database, emptied, never dropped
+    admin_url: str  # BENCH_ADMIN_URL: where the default throwaway database is created
+    database_name: str  # BENCH_DB_NAME: name of that throwaway database
+    stall_seconds: float  # BENCH_TIMEOUT: a response slower than this is a stall
+    large_rows: int  # LARGE_ROWS: table size of the large scenario
+    large_tasks: int  # LARGE_TASKS: tasks of its one heavy user
+    list_concurrency: (
+        int  # LIST_CONCURRENCY: connections for the list-latency runs (latency, not load)
+    )
+    list_duration: int  # LIST_DURATION: seconds per list-latency run
+
+    @classmethod
+    def from_env(cls) -> "Config":
+        scenarios = tuple(os.environ.get("SCENARIO", " ".join(SCENARIOS)).split())
+        unknown = set(scenarios) - set(SCENARIOS)
+        if unknown or not scenarios:
+            raise SystemExit(f"SCENARIO must name one or more of {SCENARIOS}, not {scenarios}")
+        return cls(
+            workers=_int("WORKERS", os.cpu_count() or 1),
+            concurrency=tuple(int(n) for n in os.environ.get("CONCURRENCY", "100 1000").split()),
+            duration=_int("DURATION", 20),
+            warmup=_int("BENCH_WARMUP", 5),
+            scenarios=scenarios,
+            users=_int("BENCH_USERS", 1000),
+            tasks=_int("BENCH_TASKS", 20),
+            database_url=os.environ.get("BENCH_DATABASE_URL") or None,
+            admin_url=os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
+            database_name=os.environ.get("BENCH_DB_NAME", f"task_bench_{os.getpid()}"),
+            stall_seconds=float(os.environ.get("BENCH_TIMEOUT", "2")),
+            large_rows=_int("LARGE_ROWS", 1_000_000),
+            large_tasks=_int("LARGE_TASKS", 10_000),
+            list_concurrency=_int("LIST_CONCURRENCY", 1),
+            list_duration=_int("LIST_DURATION", 10),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        settings = asdict(self)
+        settings["database_url"] = "(given)" if self.database_url else "(throwaway)"
+        settings["admin_url"] = None if self.database_url else self.admin_url
+        return settings
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        number = int(value) if value.strip() else default
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise SystemExit(f"{name} must be at least 1")
+    return number

@@ -1,0 +1,130 @@
+"""uvicorn started the production way, on a free loopback port, and stopped for certain."""
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKEND_DIR = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    workers: int
+    log: Path
+    _worker_pids: list[int] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def peak_rss_mib(self) -> list[float]:
+        """Each worker's peak resident set so far (VmHWM), in MiB."""
+        peaks = []
+        for pid in self._worker_pids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue  # the worker is gone; its peak went with it
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        return peaks
+
+    def stop(self) -> None:
+        """SIGTERM to the server's own process group (its workers too), then SIGKILL."""
+        if self.process.poll() is not None:
+            return
+        _signal_group(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def start(name: str, app: str, workers: int, env: dict[str, str], log_dir: Path) -> Server:
+    """`uvicorn <app>` with the production flags; returns once every worker answers."""
+    port = free_port()
+    command = [
+        *(str(Path(sys.executable).with_name("uvicorn")), app),
+        *("--host", HOST, "--port", str(port), "--workers", str(workers)),
+        *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"),
+    ]
+    log = log_dir / f"{name}.log"
+    with log.open("wb") as output:
+        # A session of its own: Ctrl-C reaches the driver only, which then stops the server.
+        process = subprocess.Popen(
+            command, cwd=BACKEND_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Server(name, process, port, workers, log)
+    try:
+        _wait_until_ready(server, "/health" if name != "bare" else "/")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_ready(server: Server, path: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} server exited; see {server.log}")
+        server._worker_pids = _workers_of(server.process.pid)
+        if len(server._worker_pids) >= server.workers and _answers(server.port, path):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{server.name} server not ready in {START_TIMEOUT_SECONDS:.0f} s")
+
+
+def _answers(port: int, path: str) -> bool:
+    connection = http.client.HTTPConnection(HOST, port, timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _workers_of(parent: int) -> list[int]:
+    workers = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        # The parent pid is the second field after the parenthesised command name.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and b"resource_tracker" not in command:
+            workers.append(int(entry.name))
+    return sorted(workers)
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(pid, signum)
