@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session, SQLModel
 
 TEST_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
@@ -71,6 +71,16 @@ def settings() -> Settings:
 def client(clean_engine: Engine, settings: Settings) -> Iterator[TestClient]:
     app = create_app(settings, engine=clean_engine)
     with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def unreachable_client(settings: Settings) -> Iterator[TestClient]:
+    # A port nothing listens on: the database is down from the service's point of view.
+    dead: Engine = create_engine(
+        "postgresql+psycopg2://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    with TestClient(create_app(settings, engine=dead)) as client:
         yield client
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, status
 from fastapi.openapi.models import Example
 
-from src.schemas.responses import ErrorResponse
+from src.schemas.responses import TASK_EXAMPLE, ErrorResponse
 
 TAGS: list[dict[str, Any]] = [
     {
@@ -96,16 +96,6 @@ LOCATION_HEADER: dict[str, Any] = {
         "required": True,
         "schema": {"type": "string"},
     }
-}
-
-TASK_EXAMPLE: dict[str, Any] = {
-    "id": 1,
-    "user_id": "alice",
-    "title": "Buy milk",
-    "description": "Two litres, semi-skimmed",
-    "completed": False,
-    "created_at": "2026-01-01T09:30:00Z",
-    "updated_at": "2026-01-01T09:30:00Z",
 }
 
 _LATER = {"updated_at": "2026-01-01T10:05:00Z"}

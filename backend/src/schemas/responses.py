@@ -3,7 +3,18 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+# The one example task: the schema shows it, and the OpenAPI answers build theirs from it.
+TASK_EXAMPLE: dict[str, JsonValue] = {
+    "id": 1,
+    "user_id": "alice",
+    "title": "Buy milk",
+    "description": "Two litres, semi-skimmed",
+    "completed": False,
+    "created_at": "2026-01-01T09:30:00Z",
+    "updated_at": "2026-01-01T09:30:00Z",
+}
 
 
 class TaskResponse(BaseModel):
@@ -11,19 +22,7 @@ class TaskResponse(BaseModel):
 
     model_config = ConfigDict(
         from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 1,
-                    "user_id": "alice",
-                    "title": "Buy milk",
-                    "description": "Two litres, semi-skimmed",
-                    "completed": False,
-                    "created_at": "2026-01-01T09:30:00Z",
-                    "updated_at": "2026-01-01T09:30:00Z",
-                }
-            ]
-        },
+        json_schema_extra={"examples": [TASK_EXAMPLE]},
     )
 
     id: int = Field(description="Assigned by the service; unique across all users.")

@@ -6,9 +6,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-from sqlalchemy import Engine, create_engine
 
-from src.config import Settings
 from src.main import create_app
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import ErrorResponse, HealthResponse, TaskResponse
@@ -198,16 +196,6 @@ def test_documented_error_example_is_what_the_service_answers(
     assert response.json() == documented["content"]["application/json"]["example"]
     for header in documented.get("headers", {}):
         assert header in response.headers
-
-
-@pytest.fixture
-def unreachable_client(settings: Settings) -> Iterator[TestClient]:
-    # A port nothing listens on: the database is down from the service's point of view.
-    dead: Engine = create_engine(
-        "postgresql+psycopg2://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
-    )
-    with TestClient(create_app(settings, engine=dead)) as client:
-        yield client
 
 
 def test_documented_503_examples_are_what_the_service_answers(

@@ -1,12 +1,12 @@
 """The HTTP contract of /api/{user_id}/tasks and /health."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from src.config import Settings
 from src.main import create_app
@@ -229,16 +229,6 @@ def test_health_returns_healthy_when_database_answers(client: TestClient) -> Non
 
     assert response.status_code == 200
     assert response.json() == {"status": "healthy", "database": "ok"}
-
-
-@pytest.fixture
-def unreachable_client(settings: Settings) -> Iterator[TestClient]:
-    # A port nothing listens on: the database is down from the service's point of view.
-    dead: Engine = create_engine(
-        "postgresql+psycopg2://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
-    )
-    with TestClient(create_app(settings, engine=dead)) as client:
-        yield client
 
 
 def test_health_returns_503_when_database_is_down(unreachable_client: TestClient) -> None:

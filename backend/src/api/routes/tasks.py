@@ -13,7 +13,6 @@ from src.api.openapi import (
     LOCATION_HEADER,
     PATCH_EXAMPLES,
     REPLACED_TASK_EXAMPLE,
-    TASK_EXAMPLE,
     UPDATE_EXAMPLES,
     error_responses,
     example_response,
@@ -25,7 +24,7 @@ from src.middleware.jwt import CurrentUserDep
 from src.models.task import Task
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
-from src.schemas.responses import TaskResponse
+from src.schemas.responses import TASK_EXAMPLE, TaskResponse
 from src.services.etags import etag_of, if_none_match_hits
 from src.services.task_service import TaskService
 
