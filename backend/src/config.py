@@ -27,6 +27,7 @@ class DatabaseSettings(BaseSettings):
     db_pool_timeout: float = 10.0  # seconds a request waits for a pooled connection before a 503
     db_connect_timeout: int = 5  # seconds, so an unreachable server fails fast instead of hanging
     db_query_timeout: float = 10.0  # seconds one database round trip may take before a 503
+    db_ping_after_idle: float = 30.0  # seconds idle in the pool before a connection is re-checked
 
     @field_validator("database_url")
     @classmethod

@@ -10,7 +10,8 @@ import psycopg2
 from fastapi import Depends, Request
 from psycopg2 import extensions
 from sqlalchemy import Engine, event
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session, create_engine
 
 from src.config import DatabaseSettings
@@ -24,15 +25,43 @@ def create_db_engine(settings: DatabaseSettings) -> Engine:
     # only blocking connects honour): every PostgreSQL engine in the process shares these bounds.
     bounds = (settings.db_connect_timeout, settings.db_query_timeout)
     extensions.set_wait_callback(partial(_wait_within, *bounds))
-    return create_engine(
+    engine = create_engine(
         url,
-        # Neon closes idle connections; pre-ping replaces them before a request sees the error.
-        pool_pre_ping=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         connect_args={"connect_timeout": settings.db_connect_timeout},
     )
+    _ping_when_idle(engine, settings.db_ping_after_idle)
+    return engine
+
+
+_RETURNED_AT = "returned_at"
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Pre-ping a pooled connection only when it sat idle for `idle_seconds` or more.
+
+    Neon suspends an idle compute and poolers drop idle clients, so a connection that waited in
+    the pool may be dead: ping it first and replace it if so. A connection in steady use is alive,
+    and pinging it on every checkout (`pool_pre_ping`) would add a round trip to every request.
+    """
+
+    def returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: object) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return  # new, or busy recently
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out a fresh one.
+            raise DisconnectionError(f"idle connection is dead: {type(error).__name__}") from error
+
+    event.listen(engine, "checkin", returned)
+    event.listen(engine, "checkout", checked_out)
 
 
 def _wait_within(connect_seconds: float, query_seconds: float, connection: Any) -> None:

@@ -23,6 +23,7 @@ from src.metrics import HttpMetrics
 from src.middleware.access_log import AccessLogMiddleware
 from src.middleware.body_limit import BodyLimitMiddleware
 from src.middleware.jwks import JWKSClient
+from src.middleware.jwt import AcceptedTokens
 from src.middleware.request_id import RequestIdMiddleware
 from src.schemas.responses import HealthResponse
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine or create_db_engine(settings)
     app.state.owns_engine = engine is None
     app.state.jwks = None  # a JWKSClient from start-up on, when JWT_JWKS_URL is set
+    app.state.accepted_tokens = AcceptedTokens(settings)
     app.state.metrics = HttpMetrics()
     # Outermost last: the request id exists before the access log, and both see CORS answers.
     # The body limit is innermost, so CORS wraps it and a 413 still carries the CORS headers.

@@ -46,7 +46,9 @@ async def verify_jwt_token(
         raise _reject(request, status.HTTP_401_UNAUTHORIZED, reason)
     state = request.app.state
     try:
-        payload = await _verify(credentials.credentials, state.settings, state.jwks)
+        payload = await _verify(
+            credentials.credentials, state.settings, state.accepted_tokens, state.jwks
+        )
     except _TokenRejectedError as error:
         raise _reject(request, status.HTTP_401_UNAUTHORIZED, str(error)) from None
     set_user(payload.sub)  # for the access log: who, even if the path then turns out not theirs
@@ -76,14 +78,16 @@ def _missing_reason(header: str | None) -> str:
     return "Authorization header must use the Bearer scheme: 'Authorization: Bearer <token>'"
 
 
-async def _verify(token: str, settings: Settings, jwks: JWKSClient | None) -> JWTPayload:
+async def _verify(
+    token: str, settings: Settings, accepted: "AcceptedTokens", jwks: JWKSClient | None
+) -> JWTPayload:
     if len(token) > MAX_TOKEN_BYTES:
         raise _TokenRejectedError("Token is too large")
     header = unverified_algorithm(token) if jwks is not None else None
     # The header only picks the verifier; each verifier then pins its own algorithms, so an
     # asymmetric-looking token never meets the shared secret, nor an HS256 one a public key.
     if jwks is None or header is None or header[0] == ALGORITHM:
-        return _decode(token, settings)
+        return accepted.verify(token)
     if header[0] not in ASYMMETRIC_ALGORITHMS:
         raise _TokenRejectedError(f"Token algorithm is not allowed; use HS256 or {_ASYMMETRIC}")
     try:
@@ -96,7 +100,39 @@ async def _verify(token: str, settings: Settings, jwks: JWKSClient | None) -> JW
 _ASYMMETRIC = ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
 
 
-def _decode(token: str, settings: Settings) -> JWTPayload:
+class AcceptedTokens:
+    """Shared-secret tokens already verified once, so a repeat costs a dict lookup.
+
+    A client sends the same token with every request until it expires; its signature, subject
+    and claims cannot change, and the secret is fixed for the process, so only `exp` needs
+    checking again (with the same leeway). Keyed by the exact token string; a rejected token is
+    never remembered, so it is re-verified, and re-logged, every time. JWKS tokens are not
+    remembered: a key removed from the key set must stop working on the next refetch.
+    """
+
+    def __init__(self, settings: Settings, size: int = 4096) -> None:
+        self._settings = settings
+        self._size = size
+        self._expiry: dict[str, tuple[JWTPayload, int]] = {}
+
+    def verify(self, token: str) -> JWTPayload:
+        remembered = self._expiry.get(token)
+        if remembered is None:
+            payload, expires = _decode(token, self._settings)
+            if len(self._expiry) >= self._size:
+                del self._expiry[next(iter(self._expiry))]  # the oldest entry
+            self._expiry[token] = (payload, expires)
+            return payload
+        payload, expires = remembered
+        # The library's own rule: expired once `exp` is before now minus the leeway.
+        if expires < int(time.time()) - self._settings.jwt_leeway_seconds:
+            del self._expiry[token]
+            raise _TokenRejectedError("Token has expired")
+        return payload
+
+
+def _decode(token: str, settings: Settings) -> tuple[JWTPayload, int]:
+    """The verified payload and the token's `exp`."""
     try:
         claims = jwt.decode(
             token,
@@ -106,7 +142,8 @@ def _decode(token: str, settings: Settings) -> JWTPayload:
             issuer=settings.jwt_issuer,
             options=_options(settings),
         )
-        return _payload(claims, settings.jwt_leeway_seconds)
+        # An integer here: the library refuses any `exp` that is not one.
+        return _payload(claims, settings.jwt_leeway_seconds), int(claims["exp"])
     except ExpiredSignatureError:
         raise _TokenRejectedError("Token has expired") from None
     except JWTError as error:

@@ -5,6 +5,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +14,8 @@ from sqlalchemy import Engine
 
 from src.config import Settings
 from src.main import create_app
-from tests.conftest import TEST_SECRET, make_token
+from src.middleware import jwt as jwt_module
+from tests.conftest import TEST_SECRET, TEST_SETTINGS, make_token
 
 URL = "/api/alice/tasks"
 NOW = int(time.time())
@@ -162,3 +164,52 @@ def test_unconfigured_issuer_and_audience_are_not_checked(client: TestClient) ->
     response = client.get(URL, headers={"Authorization": f"Bearer {token}"})
 
     assert response.status_code == 200
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Tokens the library was asked to verify."""
+    seen: list[str] = []
+    decode = jwt.decode
+
+    def counting(token: str, *args: object, **kwargs: object) -> dict[str, object]:
+        seen.append(token)
+        return decode(token, *args, **kwargs)  # type: ignore[arg-type]  # passes through
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return seen
+
+
+def test_accepted_token_is_verified_once_then_remembered(
+    client: TestClient, decodes: list[str]
+) -> None:
+    headers = {"Authorization": f"Bearer {make_token('alice')}"}
+
+    statuses = [client.get(URL, headers=headers).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert len(decodes) == 1
+
+
+def test_rejected_token_is_never_remembered(client: TestClient, decodes: list[str]) -> None:
+    forged = make_token("alice", secret="another-secret-that-is-long-enough!!")
+    headers = {"Authorization": f"Bearer {forged}"}
+
+    statuses = [client.get(URL, headers=headers).status_code for _ in range(2)]
+
+    assert statuses == [401, 401]
+    assert len(decodes) == 2
+
+
+def test_remembered_token_is_rejected_once_it_expires(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = {"Authorization": f"Bearer {make_token('alice', expires_in=60)}"}
+    assert client.get(URL, headers=headers).status_code == 200
+    past_leeway = time.time() + 60 + TEST_SETTINGS.jwt_leeway_seconds + 1
+    monkeypatch.setattr(jwt_module, "time", SimpleNamespace(time=lambda: past_leeway))
+
+    response = client.get(URL, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Token has expired"}

@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, event, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel
 
 from alembic import command
@@ -80,7 +81,60 @@ def test_postgresql_engine_uses_the_plan_pool_settings() -> None:
 
     assert engine.url.drivername == "postgresql+psycopg2"
     assert (engine.pool.size(), engine.pool._max_overflow) == (10, 20)  # type: ignore[attr-defined]
-    assert engine.pool._pre_ping is True
+    # Not on every checkout: only connections that sat idle are pinged (tests below).
+    assert engine.pool._pre_ping is False
+
+
+def _postgresql_engine(engine: Engine, ping_after_idle: float) -> Engine:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("needs a server that can drop a connection: PostgreSQL only")
+    with engine.connect() as connection:
+        server_port = connection.execute(text("SELECT inet_server_port()")).scalar_one()
+    if engine.url.port not in (None, server_port):
+        pytest.skip("a pooler is in between: it owns the server connections this would drop")
+    url = engine.url.render_as_string(hide_password=False)
+    settings = DatabaseSettings(
+        database_url=url, db_ping_after_idle=ping_after_idle, _env_file=None
+    )
+    return create_db_engine(settings)
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(engine: Engine, pid: int) -> None:
+    with engine.connect() as connection:
+        # The timeout makes it wait until the backend is gone (PostgreSQL 14+).
+        connection.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        connection.commit()
+
+
+def test_idle_pooled_connection_dropped_by_server_is_replaced_unseen(engine: Engine) -> None:
+    pinging = _postgresql_engine(engine, ping_after_idle=0)
+    try:
+        dropped = _backend_pid(pinging)
+        _terminate(engine, dropped)
+
+        assert _backend_pid(pinging) != dropped  # no error: the ping found it dead
+    finally:
+        pinging.dispose()
+
+
+def test_recently_used_pooled_connection_is_trusted_without_a_ping(engine: Engine) -> None:
+    trusting = _postgresql_engine(engine, ping_after_idle=3600)
+    try:
+        dropped = _backend_pid(trusting)
+        _terminate(engine, dropped)
+
+        # Without a ping the first statement meets the dead connection (the API answers 503)...
+        with pytest.raises(OperationalError):
+            _backend_pid(trusting)
+        # ...and the pool has already replaced it for the next one.
+        assert _backend_pid(trusting) != dropped
+    finally:
+        trusting.dispose()
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,9 @@ UNAVAILABLE = {"detail": "Database is temporarily unavailable; retry shortly"}
 
 @pytest.fixture
 def client(pg_database: str) -> Iterator[httpx.Client]:
-    settings = {"db_pool_size": str(POOL_SIZE), "db_max_overflow": "0"}
+    # Ping on every checkout: connections killed right after use must not reach a request
+    # (by default only connections idle for DB_PING_AFTER_IDLE seconds are pinged).
+    settings = {"db_pool_size": str(POOL_SIZE), "db_max_overflow": "0", "db_ping_after_idle": "0"}
     url = f"{pg_database}?application_name={APPLICATION}"
     with ApiServer(url, db_pool_timeout=str(POOL_TIMEOUT), **settings) as server:
         limits = httpx.Limits(max_connections=REQUESTS, max_keepalive_connections=REQUESTS)

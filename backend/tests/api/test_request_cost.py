@@ -1,0 +1,75 @@
+"""What one request costs in thread hops: one, the route's own, whatever it answers."""
+
+from collections.abc import Callable
+
+import anyio.to_thread
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import AuthHeaders
+
+CreateTask = Callable[..., dict[str, object]]
+ALICE = "/api/alice/tasks"
+# method, path after /api/alice/tasks ("{id}" is an existing task), body, extra headers
+# ("{etag}" is that task's ETag), expected status, response headers that must be present
+ROUTES: dict[str, tuple[str, str, dict[str, object] | None, dict[str, str], int, set[str]]] = {
+    "list": ("GET", "?limit=1", None, {}, 200, {"x-total-count", "link"}),
+    "create": ("POST", "", {"title": "t"}, {}, 201, {"location", "etag"}),
+    "create-replayed": (
+        "POST",
+        "",
+        {"title": "t"},
+        {"Idempotency-Key": "k1"},
+        201,
+        {"location", "etag", "idempotent-replayed"},
+    ),
+    "read": ("GET", "/{id}", None, {}, 200, {"etag"}),
+    "read-not-modified": ("GET", "/{id}", None, {"If-None-Match": "{etag}"}, 304, {"etag"}),
+    "update": ("PUT", "/{id}", {"title": "t2"}, {"If-Match": "{etag}"}, 200, {"etag"}),
+    "patch": ("PATCH", "/{id}", {"completed": True}, {"If-Match": "{etag}"}, 200, {"etag"}),
+    "delete": ("DELETE", "/{id}", None, {"If-Match": "{etag}"}, 204, set()),
+}
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the functions each request sends to the thread pool."""
+    sent: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        sent.append(getattr(getattr(func, "func", func), "__name__", repr(func)))  # partials too
+        return await run_sync(func, *args, **kwargs)  # type: ignore[arg-type]  # passes through
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "extra", "expected", "present"), ROUTES.values(), ids=ROUTES.keys()
+)
+def test_each_route_makes_one_thread_hop(
+    client: TestClient,
+    auth_headers: AuthHeaders,
+    create_task: CreateTask,
+    hops: list[str],
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+    extra: dict[str, str],
+    expected: int,
+    present: set[str],
+) -> None:
+    create_task("alice")  # a second one, so the one-item list page links to the next
+    task_id = create_task("alice")["id"]
+    etag = client.get(f"{ALICE}/{task_id}", headers=auth_headers("alice")).headers["ETag"]
+    headers = auth_headers("alice") | {k: v.format(etag=etag) for k, v in extra.items()}
+    if "Idempotency-Key" in extra:  # the first create with this key; the request below replays it
+        client.post(ALICE, json=body, headers=headers)
+    hops.clear()
+
+    response = client.request(method, ALICE + path.format(id=task_id), json=body, headers=headers)
+
+    assert response.status_code == expected, response.text
+    assert present <= set(response.headers)
+    assert len(hops) == 1, hops  # the route itself; auth and shaping the response add none
