@@ -60,7 +60,8 @@ _ERRORS: dict[int, tuple[str, str]] = {
         "Request body is larger than 65536 bytes; send a smaller body",
     ),
     status.HTTP_503_SERVICE_UNAVAILABLE: (
-        "The database is unreachable or its pool is exhausted; retry after `Retry-After` seconds",
+        "The database is unreachable or its pool is exhausted (or, with JWT_JWKS_URL set, the "
+        "token signing keys cannot be fetched); retry after `Retry-After` seconds",
         "Database is temporarily unavailable; retry shortly",
     ),
 }

@@ -29,6 +29,14 @@ class AsymmetricTokenError(Exception):
     """The token failed verification; the message is the client-facing reason."""
 
 
+class SigningKeysUnavailableError(Exception):
+    """The key set cannot be fetched, so the token can be neither accepted nor refused.
+
+    Answered 503, not 401: the token may well be valid, and a 401 would make the frontend sign
+    its user out during an outage of the auth server.
+    """
+
+
 class JWKSClient:
     """Cached keys by `kid`, refetched when stale or when a token names an unknown key.
 
@@ -62,7 +70,7 @@ class JWKSClient:
         jwk = self._keys.get(kid)
         if jwk is None:
             if self._last_error is not None:
-                raise AsymmetricTokenError(
+                raise SigningKeysUnavailableError(
                     f"Token signing keys are unavailable ({self._last_error}); retry shortly"
                 )
             raise AsymmetricTokenError("Token signing key (kid) is not published by the issuer")

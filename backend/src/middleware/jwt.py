@@ -1,6 +1,7 @@
 """Layers one and two of isolation: a verified token, and a path that belongs to its subject."""
 
 import logging
+import math
 import time
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from src.middleware.jwks import (
     ASYMMETRIC_ALGORITHMS,
     AsymmetricTokenError,
     JWKSClient,
+    SigningKeysUnavailableError,
     decode_asymmetric,
     unverified_algorithm,
 )
@@ -51,6 +53,12 @@ async def verify_jwt_token(
         )
     except _TokenRejectedError as error:
         raise _reject(request, status.HTTP_401_UNAUTHORIZED, str(error)) from None
+    except SigningKeysUnavailableError as error:
+        # The next fetch is allowed once the refetch interval has passed: retry after that.
+        retry = str(math.ceil(state.settings.jwt_jwks_min_refetch_seconds) or 1)
+        raise _reject(
+            request, status.HTTP_503_SERVICE_UNAVAILABLE, str(error), {"Retry-After": retry}
+        ) from None
     set_user(payload.sub)  # for the access log: who, even if the path then turns out not theirs
     return payload
 
@@ -197,11 +205,14 @@ def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
     return JWTPayload(sub=sub)
 
 
-def _reject(request: Request, status_code: int, reason: str) -> HTTPException:
+def _reject(
+    request: Request, status_code: int, reason: str, headers: dict[str, str] | None = None
+) -> HTTPException:
     # The one exit for auth failures, so none goes unlogged. Never log the token.
     client = request.client.host if request.client else "-"
     logger.warning(
         "auth %s: %s %s from %s: %s", status_code, request.method, request.url.path, client, reason
     )
-    headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
+    if status_code == status.HTTP_401_UNAUTHORIZED:
+        headers = {"WWW-Authenticate": "Bearer"}
     return HTTPException(status_code, reason, headers=headers)

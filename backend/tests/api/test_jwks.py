@@ -333,7 +333,7 @@ def test_asymmetric_token_without_jwks_configured_needs_hs256(
     ],
     ids=["500", "not-json", "no-keys", "too-big"],
 )
-def test_broken_jwks_endpoint_returns_401_with_reason(
+def test_broken_jwks_endpoint_returns_503_with_reason(
     client_for: ClientFor,
     jwks: JWKSServer,
     keys: dict[str, SigningKey],
@@ -344,12 +344,12 @@ def test_broken_jwks_endpoint_returns_401_with_reason(
     jwks.status, jwks.body = status, body
 
     assert _get(client_for(jwks.url), keys["EdDSA"].sign()) == (
-        401,
+        503,
         f"Token signing keys are unavailable ({reason}); retry shortly",
     )
 
 
-def test_jwks_endpoint_down_returns_401_quickly(
+def test_jwks_endpoint_down_returns_503_quickly(
     client_for: ClientFor, keys: dict[str, SigningKey]
 ) -> None:
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
@@ -361,7 +361,7 @@ def test_jwks_endpoint_down_returns_401_quickly(
     status, reason = _get(client, keys["EdDSA"].sign())
 
     assert (status, reason) == (
-        401,
+        503,
         "Token signing keys are unavailable (the JWKS endpoint failed: ConnectError); "
         "retry shortly",
     )
@@ -383,7 +383,7 @@ def test_jwks_endpoint_that_never_answers_is_cut_off_at_the_timeout(
         elapsed = time.monotonic() - started
 
     assert (status, reason) == (
-        401,
+        503,
         "Token signing keys are unavailable (the JWKS endpoint did not answer in time); "
         "retry shortly",
     )
@@ -399,3 +399,17 @@ def test_known_keys_keep_working_while_the_endpoint_is_down(
 
     assert _get(client, keys["ES256"].sign()) == (200, "")
     assert jwks.hits == 2  # it tried to refresh the stale set, and kept the keys it had
+
+
+def test_unavailable_keys_answer_503_with_retry_after_not_a_sign_out(
+    client_for: ClientFor, jwks: JWKSServer, keys: dict[str, SigningKey]
+) -> None:
+    jwks.status = 500
+
+    response = client_for(jwks.url, jwt_jwks_min_refetch_seconds=10.0).get(
+        URL, headers={"Authorization": f"Bearer {keys['EdDSA'].sign()}"}
+    )
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "10"
+    assert "WWW-Authenticate" not in response.headers
