@@ -1,6 +1,5 @@
 """Layer three of isolation: every query is scoped to one owner."""
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -51,11 +50,6 @@ class TaskService:
     def __init__(self, session: Session, owner_id: str) -> None:
         self._session = session
         self._owner_id = owner_id
-
-    def list_all(self) -> Sequence[Task]:
-        """Every task, newest first, unpaged."""
-        with self._session.begin():
-            return self._session.exec(task_listing.ordered(self._owned(), TaskListQuery())).all()
 
     def list_page(self, query: TaskListQuery) -> TaskPage:
         matching = task_listing.filtered(self._owned(), query)

@@ -4,6 +4,7 @@ import pytest
 from sqlmodel import Session, select
 
 from src.models.task import MAX_TASK_ID, Task
+from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
 from src.services.task_service import TaskNotFoundError, TaskService
 
@@ -15,26 +16,26 @@ def test_create_sets_owner_from_service_not_input(session: Session) -> None:
     assert (stored.id, stored.user_id, stored.completed) == (task.id, "alice", False)
 
 
-def test_list_all_returns_only_owner_tasks_newest_first(session: Session) -> None:
+def test_list_page_returns_only_owner_tasks_newest_first(session: Session) -> None:
     alice, bob = TaskService(session, "alice"), TaskService(session, "bob")
     first = alice.create(TaskCreate(title="first"))
     bob.create(TaskCreate(title="bob's"))
     second = alice.create(TaskCreate(title="second"))
 
-    titles = [task.title for task in alice.list_all()]
+    titles = [task.title for task in alice.list_page(TaskListQuery()).items]
 
     assert titles == ["second", "first"]
     assert second.created_at >= first.created_at
 
 
-def test_list_all_same_timestamp_orders_by_id_desc(session: Session) -> None:
+def test_list_page_same_timestamp_orders_by_id_desc(session: Session) -> None:
     service = TaskService(session, "alice")
     first = service.create(TaskCreate(title="a"))
     second = service.create(TaskCreate(title="b"))
     with session.begin():
         session.get_one(Task, second.id).created_at = first.created_at
 
-    assert [task.id for task in service.list_all()] == [second.id, first.id]
+    assert [task.id for task in service.list_page(TaskListQuery()).items] == [second.id, first.id]
 
 
 def test_get_other_owner_task_raises_not_found(session: Session) -> None:
@@ -80,7 +81,7 @@ def test_delete_removes_only_that_task(session: Session) -> None:
 
     service.delete(doomed.id)  # type: ignore[arg-type]
 
-    assert [task.id for task in service.list_all()] == [kept.id]
+    assert [task.id for task in service.list_page(TaskListQuery()).items] == [kept.id]
 
 
 def test_delete_other_owner_task_raises_and_keeps_it(session: Session) -> None:
@@ -100,7 +101,7 @@ def test_delete_id_outside_column_range_raises_not_found(session: Session, task_
 def test_methods_leave_no_transaction_open(session: Session) -> None:
     service = TaskService(session, "alice")
     task = service.create(TaskCreate(title="t"))
-    service.list_all()
+    service.list_page(TaskListQuery())
     service.get(task.id)  # type: ignore[arg-type]
 
     assert not session.in_transaction()
