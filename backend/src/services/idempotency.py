@@ -7,7 +7,6 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from src.models.idempotency_key import IdempotencyKey
-from src.models.task import Task
 from src.schemas.requests import TaskCreate
 from src.schemas.responses import TaskResponse
 
@@ -51,26 +50,23 @@ class IdempotencyKeys:
         )
         self._session.exec(statement)
 
-    def record(self, key: str, request_hash: str, task: Task, now: datetime) -> None:
+    def record(self, key: str, request_hash: str, task: TaskResponse, now: datetime) -> None:
         """Store the key and response; a concurrent twin makes the flush raise IntegrityError."""
-        response = TaskResponse.model_validate(task)
         self._session.add(
             IdempotencyKey(
                 user_id=self._owner_id,
                 key=key,
                 request_hash=request_hash,
-                task_id=response.id,
-                response_body=response.model_dump_json(),
+                task_id=task.id,
+                response_body=task.model_dump_json(),
                 created_at=now,
             )
         )
         self._session.flush()
 
 
-def replay(record: IdempotencyKey, request_hash: str) -> Task:
-    """The task as first created, detached from any session; refused for a different body."""
+def replay(record: IdempotencyKey, request_hash: str) -> TaskResponse:
+    """The task as first created; refused for a different body."""
     if record.request_hash != request_hash:
         raise IdempotencyKeyReusedError(record.key)
-    # Through the response schema: table models skip validation, so JSON strings would stay
-    # strings instead of becoming datetimes.
-    return Task(**TaskResponse.model_validate_json(record.response_body).model_dump())
+    return TaskResponse.model_validate_json(record.response_body)

@@ -1,40 +1,41 @@
-"""How the task list filters and orders: pure statement builders, no session."""
+"""How the task list filters, orders and pages: statements built once per shape, no session."""
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_
-from sqlmodel import col
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 
-from src.models.task import Task
 from src.schemas.queries import TaskListQuery
+from src.schemas.responses import TaskResponse
+from src.services.task_table import TASKS
+
+_LIKE_ESCAPE = "/"
 
 
 @dataclass(frozen=True, slots=True)
 class TaskPage:
-    items: list[Task]
+    items: list[TaskResponse]
     total: int  # every task matching the filters, across all pages
 
 
-def filtered(statement: SelectOfScalar[Task], query: TaskListQuery) -> SelectOfScalar[Task]:
+def page_statement(query: TaskListQuery) -> Select[Any]:
+    """The page's SELECT; its parameters come from `parameters`."""
+    return _page(query.completed is not None, query.q is not None, query.sort, query.order)
+
+
+def count_statement(query: TaskListQuery) -> Select[Any]:
+    """How many tasks match the filters, whatever the page."""
+    return _count(query.completed is not None, query.q is not None)
+
+
+def parameters(owner_id: str, query: TaskListQuery) -> dict[str, object]:
+    values: dict[str, object] = {"owner": owner_id, "limit": query.limit, "offset": query.offset}
     if query.completed is not None:
-        statement = statement.where(Task.completed == query.completed)
+        values["completed"] = query.completed
     if query.q is not None:
-        statement = statement.where(_contains(query.q))
-    return statement
-
-
-def ordered(statement: SelectOfScalar[Task], query: TaskListQuery) -> SelectOfScalar[Task]:
-    keys: dict[str, Any] = {
-        "created_at": col(Task.created_at),
-        "updated_at": col(Task.updated_at),
-        "title": func.lower(col(Task.title)),
-    }
-    key, tie = keys[query.sort], col(Task.id)
-    if query.order == "desc":
-        return statement.order_by(key.desc(), tie.desc())
-    return statement.order_by(key.asc(), tie.asc())
+        values["pattern"] = f"%{_escape_like(query.q)}%"
+    return values
 
 
 def total_if_known(query: TaskListQuery, page_size: int) -> int | None:
@@ -44,9 +45,43 @@ def total_if_known(query: TaskListQuery, page_size: int) -> int | None:
     return None
 
 
-def _contains(text: str) -> ColumnElement[bool]:
-    # lower() LIKE lower() on both backends; autoescape makes % and _ in the text literal.
-    return or_(
-        col(Task.title).icontains(text, autoescape=True),
-        col(Task.description).icontains(text, autoescape=True),
-    )
+# Built once per shape of query (2 x 2 x 3 x 2 at most), so a request only binds values: the
+# compiled SQL comes from SQLAlchemy's cache and no expression is rebuilt per request.
+@cache
+def _page(by_status: bool, by_text: bool, sort: str, order: str) -> Select[Any]:
+    keys: dict[str, Any] = {
+        "created_at": TASKS.c.created_at,
+        "updated_at": TASKS.c.updated_at,
+        "title": func.lower(TASKS.c.title),
+    }
+    key, tie = keys[sort], TASKS.c.id
+    ordering = (key.desc(), tie.desc()) if order == "desc" else (key.asc(), tie.asc())
+    statement = select(TASKS).where(*_filters(by_status, by_text)).order_by(*ordering)
+    return statement.limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+@cache
+def _count(by_status: bool, by_text: bool) -> Select[Any]:
+    return select(func.count()).select_from(TASKS).where(*_filters(by_status, by_text))
+
+
+def _filters(by_status: bool, by_text: bool) -> list[ColumnElement[bool]]:
+    # The owner first: every query is scoped to one user, whatever else it asks.
+    filters = [TASKS.c.user_id == bindparam("owner")]
+    if by_status:
+        filters.append(TASKS.c.completed == bindparam("completed"))
+    if by_text:
+        # lower() on both sides, by the database's rules; the text's own % and _ are escaped.
+        pattern = func.lower(bindparam("pattern"))
+        filters.append(
+            or_(
+                func.lower(TASKS.c.title).like(pattern, escape=_LIKE_ESCAPE),
+                func.lower(TASKS.c.description).like(pattern, escape=_LIKE_ESCAPE),
+            )
+        )
+    return filters
+
+
+def _escape_like(text: str) -> str:
+    escaped = text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
+    return escaped.replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")

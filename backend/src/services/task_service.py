@@ -3,16 +3,16 @@
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Delete, delete, func, update
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from src.models.task import MAX_TASK_ID, Task, utc_now
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
-from src.services import task_listing
+from src.schemas.responses import TaskResponse
+from src.services import task_listing, task_table
 from src.services.etags import etag_of, if_match_allows
 from src.services.idempotency import (
     IdempotencyKeyConflictError,
@@ -36,101 +36,127 @@ class PreconditionFailedError(Exception):
 
 
 class CreatedTask(NamedTuple):
-    task: Task
+    task: TaskResponse
     replayed: bool  # True when an earlier request with the same idempotency key created it
 
 
 class TaskService:
     """The caller's tasks, and nobody else's.
 
-    Each method runs in one transaction that it ends itself, so a pooled connection is only
-    ever held by the thread doing the work, never by a request waiting for something else.
+    The common requests are one statement each, in autocommit: one round trip, no BEGIN or
+    COMMIT. What needs several statements (a conditional write, a keyed create, a write that
+    must wait for a row) runs in one transaction that the method ends itself. Either way a
+    pooled connection is only ever held by the thread doing the work, never by a request
+    waiting for something else.
     """
 
-    def __init__(self, session: Session, owner_id: str) -> None:
-        self._session = session
+    def __init__(self, engine: Engine, owner_id: str) -> None:
+        self._engine = engine
         self._owner_id = owner_id
 
     def list_page(self, query: TaskListQuery) -> TaskPage:
-        matching = task_listing.filtered(self._owned(), query)
-        page = task_listing.ordered(matching, query).limit(query.limit).offset(query.offset)
-        with self._session.begin():
-            items = list(self._session.exec(page).all())
+        values = task_listing.parameters(self._owner_id, query)
+        with self._autocommit() as connection:
+            rows = connection.execute(task_listing.page_statement(query), values)
+            items = [task_table.response(row) for row in rows]
             total = task_listing.total_if_known(query, len(items))
             if total is None:
-                counted = select(func.count()).select_from(matching.subquery())
-                total = self._session.exec(counted).one()
+                counted = connection.execute(task_listing.count_statement(query), values)
+                total = counted.scalar_one()
         return TaskPage(items=items, total=total)
 
-    def get(self, task_id: int) -> Task:
-        with self._session.begin():
-            return self._get(task_id)
+    def get(self, task_id: int) -> TaskResponse:
+        row = None
+        if _storable_id(task_id):
+            with self._autocommit() as connection:
+                row = connection.execute(task_table.GET, self._this(task_id)).first()
+        if row is None:
+            raise TaskNotFoundError(task_id)
+        return task_table.response(row)
 
-    def create(self, data: TaskCreate) -> Task:
-        with self._session.begin():
-            return self._insert(data)
+    def create(self, data: TaskCreate) -> TaskResponse:
+        values = {"owner": self._owner_id, "now": utc_now(), **_new(data)}
+        with self._autocommit() as connection:
+            return task_table.response(connection.execute(task_table.INSERT, values).one())
 
     def create_once(self, data: TaskCreate, idempotency_key: str | None) -> CreatedTask:
         """Create a task, or replay the one an earlier request with the same key created."""
         if idempotency_key is None:
             return CreatedTask(self.create(data), replayed=False)
-        keys, request_hash = IdempotencyKeys(self._session, self._owner_id), fingerprint(data)
-        try:
-            with self._session.begin():
-                now = utc_now()
-                if (record := keys.find(idempotency_key, now)) is not None:
+        request_hash = fingerprint(data)
+        with self._session() as session:
+            keys = IdempotencyKeys(session, self._owner_id)
+            try:
+                with session.begin():
+                    now = utc_now()
+                    if (record := keys.find(idempotency_key, now)) is not None:
+                        return CreatedTask(replay(record, request_hash), replayed=True)
+                    keys.purge_expired(now)
+                    task = self._insert(session, data)
+                    keys.record(idempotency_key, request_hash, task, now)
+                return CreatedTask(task, replayed=False)
+            except IntegrityError:
+                # A concurrent twin committed the key first (our insert waited for it, then
+                # failed on the primary key): our transaction is rolled back, so answer with
+                # its task.
+                with session.begin():
+                    record = keys.find(idempotency_key, utc_now())
+                    if record is None:
+                        raise IdempotencyKeyConflictError(idempotency_key) from None
                     return CreatedTask(replay(record, request_hash), replayed=True)
-                keys.purge_expired(now)
-                task = self._insert(data)
-                keys.record(idempotency_key, request_hash, task, now)
-            return CreatedTask(task, replayed=False)
-        except IntegrityError:
-            # A concurrent twin committed the key first (our insert waited for it, then failed
-            # on the primary key): our transaction is rolled back, so answer with its task.
-            with self._session.begin():
-                record = keys.find(idempotency_key, utc_now())
-                if record is None:
-                    raise IdempotencyKeyConflictError(idempotency_key) from None
-                return CreatedTask(replay(record, request_hash), replayed=True)
 
-    def replace(self, task_id: int, data: TaskUpdate, if_match: str | None = None) -> Task:
+    def replace(self, task_id: int, data: TaskUpdate, if_match: str | None = None) -> TaskResponse:
         return self._change(task_id, if_match, title=data.title, description=data.description)
 
-    def set_completed(self, task_id: int, completed: bool, if_match: str | None = None) -> Task:
+    def set_completed(
+        self, task_id: int, completed: bool, if_match: str | None = None
+    ) -> TaskResponse:
         return self._change(task_id, if_match, completed=completed)
 
     def delete(self, task_id: int, if_match: str | None = None) -> None:
         if not _storable_id(task_id):
             raise TaskNotFoundError(task_id)
-        with self._session.begin():
-            if if_match is not None:
-                self._guard(self._get(task_id), if_match)
-            deleted = self._session.exec(self._delete_statement(task_id)).rowcount
+        if if_match is None:
+            with self._autocommit() as connection:
+                deleted = connection.execute(task_table.DELETE, self._this(task_id)).rowcount
+        else:
+            with self._session() as session, session.begin():
+                self._guard(session, self._get(session, task_id), if_match)
+                deleted = (
+                    session.connection().execute(task_table.DELETE, self._this(task_id)).rowcount
+                )
         if deleted == 0:
             raise TaskNotFoundError(task_id)
 
-    def _insert(self, data: TaskCreate) -> Task:
-        now = utc_now()
-        task = Task(**data.model_dump(), user_id=self._owner_id, created_at=now, updated_at=now)
-        self._session.add(task)
-        self._session.flush()
-        return task
-
-    def _change(self, task_id: int, if_match: str | None, **values: object) -> Task:
+    def _change(self, task_id: int, if_match: str | None, **values: object) -> TaskResponse:
+        if not _storable_id(task_id):
+            raise TaskNotFoundError(task_id)
+        if if_match is None:
+            # The common write: one UPDATE ... RETURNING. No row means the task is not ours or
+            # not there, or its version is not older than our clock: the locked path decides.
+            statement = task_table.update_if_older(tuple(values))
+            changes = {f"new_{name}": value for name, value in values.items()}
+            with self._autocommit() as connection:
+                row = connection.execute(
+                    statement, {**self._this(task_id), "now": utc_now(), **changes}
+                ).first()
+            if row is not None:
+                return task_table.response(row)
         try:
-            with self._session.begin():
-                task = self._get(task_id, for_update=True)
+            with self._session() as session, session.begin():
+                task = self._get(session, task_id, for_update=True)
                 if if_match is not None:
-                    self._guard(task, if_match)
+                    self._guard(session, task, if_match)
                 for name, value in values.items():
                     setattr(task, name, value)
                 _touch(task)
+                session.flush()
+                return TaskResponse.model_validate(task)
         except StaleDataError:
             # Deleted by a concurrent request between our read and our write.
             raise TaskNotFoundError(task_id) from None
-        return task
 
-    def _guard(self, task: Task, if_match: str) -> None:
+    def _guard(self, session: Session, task: Task, if_match: str) -> None:
         """Refuse unless `If-Match` names the task's current version, then pin that version.
 
         The no-op UPDATE re-checks the version in the database and takes the row's write lock
@@ -149,27 +175,37 @@ class TaskService:
             .values(updated_at=col(Task.updated_at))
             .execution_options(synchronize_session=False)
         )
-        if self._session.exec(pin).rowcount == 0:
+        if session.exec(pin).rowcount == 0:
             raise PreconditionFailedError(task.id)
 
-    def _get(self, task_id: int, *, for_update: bool = False) -> Task:
-        task = None
-        if _storable_id(task_id):
-            statement = self._owned().where(Task.id == task_id)
-            if for_update:
-                # Concurrent writers queue on the row: each reads the state the previous one
-                # committed, so no answer reports a state that a parallel write overwrote.
-                statement = statement.with_for_update()
-            task = self._session.exec(statement).first()
+    def _get(self, session: Session, task_id: int, *, for_update: bool = False) -> Task:
+        statement = select(Task).where(Task.user_id == self._owner_id, Task.id == task_id)
+        if for_update:
+            # Concurrent writers queue on the row: each reads the state the previous one
+            # committed, so no answer reports a state that a parallel write overwrote.
+            statement = statement.with_for_update()
+        task = session.exec(statement).first()
         if task is None:
             raise TaskNotFoundError(task_id)
         return task
 
-    def _owned(self) -> SelectOfScalar[Task]:
-        return select(Task).where(Task.user_id == self._owner_id)
+    def _insert(self, session: Session, data: TaskCreate) -> TaskResponse:
+        values = {"owner": self._owner_id, "now": utc_now(), **_new(data)}
+        return task_table.response(session.execute(task_table.INSERT, values).one())
 
-    def _delete_statement(self, task_id: int) -> Delete:
-        return delete(Task).where(col(Task.id) == task_id, col(Task.user_id) == self._owner_id)
+    def _this(self, task_id: int) -> dict[str, object]:
+        return {"task_id": task_id, "owner": self._owner_id}
+
+    def _autocommit(self) -> Connection:
+        # Each statement commits itself: no BEGIN and COMMIT round trips around a lone statement.
+        return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def _session(self) -> Session:
+        return Session(self._engine, expire_on_commit=False)
+
+
+def _new(data: TaskCreate) -> dict[str, object]:
+    return {"new_title": data.title, "new_description": data.description}
 
 
 def _storable_id(task_id: int) -> bool:

@@ -3,6 +3,7 @@
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ from src.config import DatabaseSettings
 from src.db import create_db_engine
 from src.models.task import Task
 from src.schemas.requests import TaskCreate, TaskUpdate
+from src.schemas.responses import TaskResponse
 from src.services import task_service
 from src.services.etags import etag_of
 from src.services.idempotency import IdempotencyKeys
@@ -44,24 +46,23 @@ def shared_engine(clean_engine: Engine, tmp_path: Path) -> Iterator[Engine]:
 
 
 def _race(engine: Engine, work: Callable[[TaskService], T]) -> list[T | Exception]:
-    """Run `work` in THREADS threads at once, each with its own session."""
+    """Run `work` in THREADS threads at once, each on its own connections."""
     start = threading.Barrier(THREADS)
 
     def run(_: int) -> T | Exception:
-        with Session(engine, expire_on_commit=False) as session:
-            start.wait()
-            try:
-                return work(TaskService(session, "alice"))
-            except (PreconditionFailedError, TaskNotFoundError) as error:
-                return error
+        service = TaskService(engine, "alice")
+        start.wait()
+        try:
+            return work(service)
+        except (PreconditionFailedError, TaskNotFoundError) as error:
+            return error
 
     with ThreadPoolExecutor(THREADS) as pool:
         return list(pool.map(run, range(THREADS)))
 
 
-def _create(engine: Engine, title: str = "t") -> Task:
-    with Session(engine, expire_on_commit=False) as session:
-        return TaskService(session, "alice").create(TaskCreate(title=title))
+def _create(engine: Engine, title: str = "t") -> TaskResponse:
+    return TaskService(engine, "alice").create(TaskCreate(title=title))
 
 
 def _tasks(engine: Engine) -> list[Task]:
@@ -87,10 +88,10 @@ def test_concurrent_writes_with_one_etag_let_exactly_one_through(shared_engine: 
 
     results = _race(
         shared_engine,
-        lambda tasks: tasks.replace(task.id, TaskUpdate(title="mine"), etag),  # type: ignore[arg-type]
+        lambda tasks: tasks.replace(task.id, TaskUpdate(title="mine"), etag),
     )
 
-    winners = [r for r in results if isinstance(r, Task)]
+    winners = [r for r in results if isinstance(r, TaskResponse)]
     assert len(winners) == 1
     assert all(isinstance(r, PreconditionFailedError) for r in results if r not in winners)
     assert etag_of(_tasks(shared_engine)[0]) == etag_of(winners[0])
@@ -106,18 +107,16 @@ def test_change_landing_between_check_and_write_returns_412(
 
     def check_then_someone_else_writes(checked: Task) -> str:
         tag = etag_of(checked)
-        with Session(shared_engine) as other:
-            TaskService(other, "alice").replace(checked.id, TaskUpdate(title="theirs"))  # type: ignore[arg-type]
+        TaskService(shared_engine, "alice").replace(checked.id, TaskUpdate(title="theirs"))  # type: ignore[arg-type]
         return tag
 
     monkeypatch.setattr(task_service, "etag_of", check_then_someone_else_writes)
-    with Session(shared_engine) as session:
-        service = TaskService(session, "alice")
-        with pytest.raises(PreconditionFailedError):
-            if operation == "replace":
-                service.replace(task.id, TaskUpdate(title="mine"), etag)  # type: ignore[arg-type]
-            else:
-                service.delete(task.id, etag)  # type: ignore[arg-type]
+    service = TaskService(shared_engine, "alice")
+    with pytest.raises(PreconditionFailedError):
+        if operation == "replace":
+            service.replace(task.id, TaskUpdate(title="mine"), etag)
+        else:
+            service.delete(task.id, etag)
 
     assert [t.title for t in _tasks(shared_engine)] == ["theirs"]
 
@@ -130,19 +129,41 @@ def test_task_deleted_between_read_and_write_returns_not_found(
     real_touch = task_service._touch
 
     def delete_elsewhere_then_touch(target: Task) -> None:
-        with Session(shared_engine) as other:
-            TaskService(other, "alice").delete(target.id)  # type: ignore[arg-type]
+        TaskService(shared_engine, "alice").delete(target.id)  # type: ignore[arg-type]
         real_touch(target)
 
+    # A clock behind the stored version makes the one-statement write step aside for the
+    # locked read-then-write, which is where a row can vanish between the two.
+    _set_clock(monkeypatch, task.updated_at - timedelta(seconds=1))
     monkeypatch.setattr(task_service, "_touch", delete_elsewhere_then_touch)
-    with Session(shared_engine) as session, pytest.raises(TaskNotFoundError):
-        TaskService(session, "alice").set_completed(task.id, True)  # type: ignore[arg-type]
+    with pytest.raises(TaskNotFoundError):
+        TaskService(shared_engine, "alice").set_completed(task.id, True)
+
+
+@pytest.mark.parametrize("behind", [timedelta(0), timedelta(hours=1)])
+def test_write_with_clock_at_or_behind_the_version_still_advances_it(
+    clean_engine: Engine, monkeypatch: pytest.MonkeyPatch, behind: timedelta
+) -> None:
+    service = TaskService(clean_engine, "alice")
+    task = service.create(TaskCreate(title="t"))
+    _set_clock(monkeypatch, task.updated_at - behind)
+
+    done = service.set_completed(task.id, True)
+    renamed = service.replace(task.id, TaskUpdate(title="u"))
+
+    assert (done.completed, renamed.title, renamed.completed) == (True, "u", True)
+    assert task.updated_at < done.updated_at < renamed.updated_at
+    assert service.get(task.id) == renamed
+
+
+def _set_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    monkeypatch.setattr(task_service, "utc_now", lambda: moment)
 
 
 def test_lost_key_lookup_race_replays_the_winner(
-    session: Session, monkeypatch: pytest.MonkeyPatch
+    clean_engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = TaskService(session, "alice")
+    service = TaskService(clean_engine, "alice")
     winner = service.create_once(TaskCreate(title="t"), "k")
     real_find = IdempotencyKeys.find
     calls: list[str] = []

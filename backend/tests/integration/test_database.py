@@ -10,7 +10,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel
+from sqlmodel import SQLModel
 
 from alembic import command
 from src.config import DatabaseSettings
@@ -191,8 +191,7 @@ def test_list_page_reads_an_owner_index_in_order_without_sorting(
 
     event.listen(clean_engine, "before_cursor_execute", capture)
     try:
-        with Session(clean_engine) as session:
-            TaskService(session, "alice").list_page(query)
+        TaskService(clean_engine, "alice").list_page(query)
     finally:
         event.remove(clean_engine, "before_cursor_execute", capture)
 

@@ -20,9 +20,7 @@ from src.api.openapi import (
 )
 from src.api.pagination import page_links
 from src.api.strict_json import StrictJSONRoute
-from src.db import SessionDep
 from src.middleware.jwt import CurrentUserDep
-from src.models.task import Task
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TASK_EXAMPLE, TaskResponse
@@ -46,9 +44,9 @@ router = APIRouter(
 )
 
 
-async def get_task_service(session: SessionDep, user: CurrentUserDep) -> TaskService:
+async def get_task_service(request: Request, user: CurrentUserDep) -> TaskService:
     # The owner is the verified token's subject, never the path or the body.
-    return TaskService(session, owner_id=user.user_id)
+    return TaskService(request.app.state.engine, owner_id=user.user_id)
 
 
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
@@ -198,14 +196,14 @@ def _json(
     code: int = status.HTTP_200_OK,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    # Shaped and serialised here, in the route's worker thread: given a model to return, FastAPI
-    # would validate it in a second threadpool hop (it does for every `def` route). The
-    # `response_model` above still documents the body.
-    body = shape.dump_json(shape.validate_python(content, from_attributes=True))
+    # Serialised here, in the route's worker thread: given a model to return, FastAPI would
+    # validate it again in a second threadpool hop (it does for every `def` route). The service
+    # hands back validated TaskResponse objects; `response_model` above still documents them.
+    body = shape.dump_json(content)
     return Response(body, code, headers, media_type="application/json")
 
 
-def _task_location(request: Request, task: Task) -> str:
+def _task_location(request: Request, task: TaskResponse) -> str:
     # User ids are opaque (emails, spaces, unicode): percent-encode the segment.
     root = request.scope.get("root_path", "")
     return f"{root}/api/{quote(task.user_id, safe='')}/tasks/{task.id}"
