@@ -1,18 +1,16 @@
-"""Engine and per-request sessions."""
+"""The engine: connection pool, time limits and liveness checks."""
 
 import select
 import time
-from collections.abc import AsyncIterator
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
 import psycopg2
-from fastapi import Depends, Request
 from psycopg2 import extensions
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 from src.config import DatabaseSettings
 
@@ -100,16 +98,3 @@ def _tune_sqlite_file(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
-
-
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """A session on the app's engine, always closed.
-
-    `async` on purpose: it costs no thread hop, and closing it does no I/O because every
-    service method ends its own transaction in the worker thread that ran it.
-    """
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]

@@ -16,6 +16,7 @@ from src.api.openapi import TAGS, document_request_id, example_response
 from src.api.routes import tasks
 from src.config import Settings, get_settings
 from src.db import create_db_engine
+from src.db_threads import DatabaseThreads
 from src.errors import install_error_handlers
 from src.logs import configure_logging
 from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings)
     app.state.owns_engine = engine is None
+    # One request thread per pooled connection; beyond them requests wait DB_POOL_TIMEOUT at most.
+    app.state.db_threads = DatabaseThreads(settings.db_pool_size, settings.db_pool_timeout)
     app.state.jwks = None  # a JWKSClient from start-up on, when JWT_JWKS_URL is set
     app.state.accepted_tokens = AcceptedTokens(settings)
     app.state.metrics = HttpMetrics()

@@ -1,6 +1,8 @@
 """`/api/{user_id}/tasks`: the six task operations."""
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
@@ -20,6 +22,7 @@ from src.api.openapi import (
 )
 from src.api.pagination import page_links
 from src.api.strict_json import StrictJSONRoute
+from src.db_threads import DatabaseThreads
 from src.middleware.jwt import CurrentUserDep
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
@@ -49,6 +52,7 @@ async def get_task_service(request: Request, user: CurrentUserDep) -> TaskServic
     return TaskService(request.app.state.engine, owner_id=user.user_id)
 
 
+T = TypeVar("T")
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 TaskId = Annotated[int, Path(description="The task's id, as returned when it was created.")]
 
@@ -64,11 +68,11 @@ TaskId = Annotated[int, Path(description="The task's id, as returned when it was
         headers={"X-Total-Count": headers.TOTAL_COUNT, "Link": headers.LINK},
     ),
 )
-def list_tasks(
+async def list_tasks(
     query: Annotated[TaskListQuery, Query()], tasks: TaskServiceDep, request: Request
 ) -> Response:
     """The caller's tasks, newest first unless `sort`/`order` say otherwise, one page at a time."""
-    page = tasks.list_page(query)
+    page = await _in_thread(request, partial(tasks.list_page, query))
     headers = {"X-Total-Count": str(page.total)}
     if links := page_links(request.url, query, page.total):
         headers["Link"] = links
@@ -89,7 +93,7 @@ def list_tasks(
     )
     | error_responses(_NOT_JSON, status.HTTP_409_CONFLICT, _TOO_LARGE),
 )
-def create_task(
+async def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     tasks: TaskServiceDep,
     request: Request,
@@ -100,7 +104,7 @@ def create_task(
     Send an `Idempotency-Key` to retry safely: the same key and body within 24 hours answer with
     the original 201 and create nothing; the same key with another body is a 422 naming the header.
     """
-    task, replayed = tasks.create_once(data, idempotency_key)
+    task, replayed = await _in_thread(request, partial(tasks.create_once, data, idempotency_key))
     headers = {"Location": _task_location(request, task), "ETag": etag_of(task)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -121,11 +125,11 @@ def create_task(
     }
     | error_responses(_NOT_FOUND),
 )
-def read_task(
-    task_id: TaskId, tasks: TaskServiceDep, if_none_match: IfNoneMatch = None
+async def read_task(
+    task_id: TaskId, tasks: TaskServiceDep, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
     """One of the caller's tasks; with If-None-Match, 304 when it has not changed."""
-    task = tasks.get(task_id)
+    task = await _in_thread(request, partial(tasks.get, task_id))
     etag = etag_of(task)
     if if_none_match is not None and if_none_match_hits(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
@@ -142,14 +146,15 @@ def read_task(
     )
     | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE),
 )
-def update_task(
+async def update_task(
     task_id: TaskId,
     data: Annotated[TaskUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
     tasks: TaskServiceDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Replace title and description; an omitted description becomes null."""
-    task = tasks.replace(task_id, data, if_match)
+    task = await _in_thread(request, partial(tasks.replace, task_id, data, if_match))
     return _json(_TASK, task, headers={"ETag": etag_of(task)})
 
 
@@ -163,14 +168,17 @@ def update_task(
     )
     | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE),
 )
-def patch_task(
+async def patch_task(
     task_id: TaskId,
     data: Annotated[TaskPatch, Body(openapi_examples=PATCH_EXAMPLES)],
     tasks: TaskServiceDep,
+    request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Set the task's completion status."""
-    task = tasks.set_completed(task_id, data.completed, if_match)
+    task = await _in_thread(
+        request, partial(tasks.set_completed, task_id, data.completed, if_match)
+    )
     return _json(_TASK, task, headers={"ETag": etag_of(task)})
 
 
@@ -181,13 +189,22 @@ def patch_task(
     response_description="Deleted; no body",
     responses=error_responses(_NOT_FOUND, _STALE),
 )
-def delete_task(task_id: TaskId, tasks: TaskServiceDep, if_match: IfMatch = None) -> None:
+async def delete_task(
+    task_id: TaskId, tasks: TaskServiceDep, request: Request, if_match: IfMatch = None
+) -> None:
     """Delete the task permanently."""
-    tasks.delete(task_id, if_match)
+    await _in_thread(request, partial(tasks.delete, task_id, if_match))
 
 
 _TASK = TypeAdapter(TaskResponse)
 _TASKS = TypeAdapter(list[TaskResponse])
+
+
+async def _in_thread(request: Request, work: Callable[[], T]) -> T:
+    # The one thread hop of a request: the service's blocking database work, on a thread that
+    # is sure to find a pooled connection (src/db_threads.py).
+    threads: DatabaseThreads = request.app.state.db_threads
+    return await threads.run(work)
 
 
 def _json(
@@ -196,9 +213,8 @@ def _json(
     code: int = status.HTTP_200_OK,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    # Serialised here, in the route's worker thread: given a model to return, FastAPI would
-    # validate it again in a second threadpool hop (it does for every `def` route). The service
-    # hands back validated TaskResponse objects; `response_model` above still documents them.
+    # The service hands back validated TaskResponse objects: serialise them as they are. Given a
+    # model to return, FastAPI would validate it again; `response_model` above documents them.
     body = shape.dump_json(content)
     return Response(body, code, headers, media_type="application/json")
 

@@ -1,0 +1,41 @@
+"""Database work runs in at most one thread per pooled connection, behind a bounded wait."""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+T = TypeVar("T")
+
+
+class DatabaseThreads:
+    """Runs a request's database work in a thread, `size` at a time: one per pooled connection.
+
+    A thread that starts always finds a free connection, so no thread ever sits holding a
+    request while it waits for one, and no connection is ever held by a request waiting for a
+    thread. Requests beyond `size` queue here, in arrival order, on the event loop; one that
+    gets no thread within `wait_seconds` is refused with the pool's own timeout error (a 503).
+    Fewer threads also means less contention for Python's global lock: each worker process
+    runs Python on one core at a time however many threads it has.
+    """
+
+    def __init__(self, size: int, wait_seconds: float) -> None:
+        self._admitted = anyio.Semaphore(size)
+        self._threads = anyio.CapacityLimiter(size)
+        self._wait_seconds = wait_seconds
+
+    async def run(self, work: Callable[[], T]) -> T:
+        admitted = False
+        with anyio.move_on_after(self._wait_seconds):
+            await self._admitted.acquire()
+            admitted = True
+        if not admitted:
+            raise PoolTimeoutError(
+                f"no database thread became free within {self._wait_seconds:g} s"
+            )
+        try:
+            return await anyio.to_thread.run_sync(work, limiter=self._threads)
+        finally:
+            self._admitted.release()
