@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 from alembic import context
 from src.config import DatabaseSettings
-from src.db import create_db_engine
+from src.db import create_db_engine, transactional
 
 # Imported to register their tables on SQLModel.metadata.
 from src.models.idempotency_key import IdempotencyKey  # noqa: F401
@@ -48,7 +48,8 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = create_db_engine(DatabaseSettings())
-    with engine.connect() as new_connection:
+    # A migration is one transaction: it lands whole or not at all.
+    with transactional(engine).connect() as new_connection:
         _run(new_connection)
     engine.dispose()
 

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
+from src.db import AUTOCOMMIT, transactional
 from src.models.task import MAX_TASK_ID, Task, utc_now
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
@@ -198,10 +199,12 @@ class TaskService:
 
     def _autocommit(self) -> Connection:
         # Each statement commits itself: no BEGIN and COMMIT round trips around a lone statement.
-        return self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        # Asked for explicitly, so that it holds whatever engine the service is given; on the
+        # app's engine (src/db.py) connections already rest in autocommit and this costs nothing.
+        return self._engine.connect().execution_options(isolation_level=AUTOCOMMIT)
 
     def _session(self) -> Session:
-        return Session(self._engine, expire_on_commit=False)
+        return Session(transactional(self._engine), expire_on_commit=False)
 
 
 def _new(data: TaskCreate) -> dict[str, object]:

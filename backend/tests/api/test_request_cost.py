@@ -1,10 +1,13 @@
 """What one request costs in thread hops: one, the route's own, whatever it answers."""
 
+import sqlite3
 from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, event
 
 from tests.conftest import AuthHeaders
 
@@ -73,3 +76,59 @@ def test_each_route_makes_one_thread_hop(
     assert response.status_code == expected, response.text
     assert present <= set(response.headers)
     assert len(hops) == 1, hops  # the route itself; auth and shaping the response add none
+
+
+# The requests a frontend sends most, each without If-Match or Idempotency-Key.
+SINGLE_STATEMENT = {
+    "list": ("GET", "", None),
+    "create": ("POST", "", {"title": "t"}),
+    "read": ("GET", "/{id}", None),
+    "replace": ("PUT", "/{id}", {"title": "t2"}),
+    "patch": ("PATCH", "/{id}", {"completed": True}),
+    "delete": ("DELETE", "/{id}", None),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), SINGLE_STATEMENT.values(), ids=SINGLE_STATEMENT
+)
+def test_common_requests_send_one_statement_in_autocommit(
+    client: TestClient,
+    clean_engine: Engine,
+    auth_headers: AuthHeaders,
+    create_task: CreateTask,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+) -> None:
+    task_id = create_task("alice")["id"]
+    sent: list[tuple[str, bool]] = []
+    returned: list[bool] = []
+
+    def statement(connection: Connection, _cursor: object, text: str, *_: object) -> None:
+        sent.append((text.split()[0], _autocommits(connection.connection.dbapi_connection)))
+
+    def checkin(dbapi_connection: Any, _record: object) -> None:
+        returned.append(_autocommits(dbapi_connection))
+
+    event.listen(clean_engine, "before_cursor_execute", statement)
+    event.listen(clean_engine, "checkin", checkin)
+    try:
+        response = client.request(
+            method, ALICE + path.format(id=task_id), json=body, headers=auth_headers("alice")
+        )
+    finally:
+        event.remove(clean_engine, "before_cursor_execute", statement)
+        event.remove(clean_engine, "checkin", checkin)
+
+    assert response.status_code < 300, response.text
+    # One statement, committing itself: no BEGIN, no COMMIT, no second query.
+    assert [autocommit for _, autocommit in sent] == [True], sent
+    # Returned to the pool still in autocommit: resetting it would cost a round trip of its own.
+    assert returned == [True]
+
+
+def _autocommits(dbapi_connection: Any) -> bool:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return dbapi_connection.isolation_level is None
+    return bool(dbapi_connection.autocommit)
