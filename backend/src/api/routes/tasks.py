@@ -5,7 +5,7 @@ from functools import partial
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from src.api import headers
@@ -24,6 +24,7 @@ from src.api.pagination import page_links
 from src.api.strict_json import StrictJSONRoute
 from src.db_threads import DatabaseThreads
 from src.middleware.jwt import CurrentUserDep
+from src.schemas.auth import CurrentUser
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TASK_EXAMPLE, TaskResponse
@@ -47,13 +48,7 @@ router = APIRouter(
 )
 
 
-async def get_task_service(request: Request, user: CurrentUserDep) -> TaskService:
-    # The owner is the verified token's subject, never the path or the body.
-    return TaskService(request.app.state.engine, owner_id=user.user_id)
-
-
 T = TypeVar("T")
-TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 TaskId = Annotated[int, Path(description="The task's id, as returned when it was created.")]
 
 
@@ -69,10 +64,10 @@ TaskId = Annotated[int, Path(description="The task's id, as returned when it was
     ),
 )
 async def list_tasks(
-    query: Annotated[TaskListQuery, Query()], tasks: TaskServiceDep, request: Request
+    query: Annotated[TaskListQuery, Query()], owner: CurrentUserDep, request: Request
 ) -> Response:
     """The caller's tasks, newest first unless `sort`/`order` say otherwise, one page at a time."""
-    page = await _in_thread(request, partial(tasks.list_page, query))
+    page = await _in_thread(request, owner, lambda tasks: tasks.list_page(query))
     headers = {"X-Total-Count": str(page.total)}
     if links := page_links(request.url, query, page.total):
         headers["Link"] = links
@@ -95,7 +90,7 @@ async def list_tasks(
 )
 async def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
-    tasks: TaskServiceDep,
+    owner: CurrentUserDep,
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -104,7 +99,9 @@ async def create_task(
     Send an `Idempotency-Key` to retry safely: the same key and body within 24 hours answer with
     the original 201 and create nothing; the same key with another body is a 422 naming the header.
     """
-    task, replayed = await _in_thread(request, partial(tasks.create_once, data, idempotency_key))
+    task, replayed = await _in_thread(
+        request, owner, lambda tasks: tasks.create_once(data, idempotency_key)
+    )
     headers = {"Location": _task_location(request, task), "ETag": etag_of(task)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -126,10 +123,10 @@ async def create_task(
     | error_responses(_NOT_FOUND),
 )
 async def read_task(
-    task_id: TaskId, tasks: TaskServiceDep, request: Request, if_none_match: IfNoneMatch = None
+    task_id: TaskId, owner: CurrentUserDep, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
     """One of the caller's tasks; with If-None-Match, 304 when it has not changed."""
-    task = await _in_thread(request, partial(tasks.get, task_id))
+    task = await _in_thread(request, owner, lambda tasks: tasks.get(task_id))
     etag = etag_of(task)
     if if_none_match is not None and if_none_match_hits(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
@@ -149,12 +146,12 @@ async def read_task(
 async def update_task(
     task_id: TaskId,
     data: Annotated[TaskUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
-    tasks: TaskServiceDep,
+    owner: CurrentUserDep,
     request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Replace title and description; an omitted description becomes null."""
-    task = await _in_thread(request, partial(tasks.replace, task_id, data, if_match))
+    task = await _in_thread(request, owner, lambda tasks: tasks.replace(task_id, data, if_match))
     return _json(_TASK, task, headers={"ETag": etag_of(task)})
 
 
@@ -171,13 +168,13 @@ async def update_task(
 async def patch_task(
     task_id: TaskId,
     data: Annotated[TaskPatch, Body(openapi_examples=PATCH_EXAMPLES)],
-    tasks: TaskServiceDep,
+    owner: CurrentUserDep,
     request: Request,
     if_match: IfMatch = None,
 ) -> Response:
     """Set the task's completion status."""
     task = await _in_thread(
-        request, partial(tasks.set_completed, task_id, data.completed, if_match)
+        request, owner, lambda tasks: tasks.set_completed(task_id, data.completed, if_match)
     )
     return _json(_TASK, task, headers={"ETag": etag_of(task)})
 
@@ -190,21 +187,23 @@ async def patch_task(
     responses=error_responses(_NOT_FOUND, _STALE),
 )
 async def delete_task(
-    task_id: TaskId, tasks: TaskServiceDep, request: Request, if_match: IfMatch = None
+    task_id: TaskId, owner: CurrentUserDep, request: Request, if_match: IfMatch = None
 ) -> None:
     """Delete the task permanently."""
-    await _in_thread(request, partial(tasks.delete, task_id, if_match))
+    await _in_thread(request, owner, lambda tasks: tasks.delete(task_id, if_match))
 
 
 _TASK = TypeAdapter(TaskResponse)
 _TASKS = TypeAdapter(list[TaskResponse])
 
 
-async def _in_thread(request: Request, work: Callable[[], T]) -> T:
-    # The one thread hop of a request: the service's blocking database work, on a thread that
-    # is sure to find a pooled connection (src/db_threads.py).
+async def _in_thread(request: Request, owner: CurrentUser, work: Callable[[TaskService], T]) -> T:
+    """The one thread hop of a request: its service call, on a thread that is sure to find a
+    pooled connection (src/db_threads.py)."""
+    # Layer three: the service is bound to the verified token's subject, never the path or body.
+    tasks = TaskService(request.app.state.engine, owner_id=owner.user_id)
     threads: DatabaseThreads = request.app.state.db_threads
-    return await threads.run(work)
+    return await threads.run(partial(work, tasks))
 
 
 def _json(
