@@ -4,6 +4,7 @@ import select
 import time
 from functools import partial
 from typing import Any
+from weakref import WeakSet
 
 import psycopg2
 from psycopg2 import extensions
@@ -40,12 +41,26 @@ def create_db_engine(settings: DatabaseSettings) -> Engine:
         isolation_level=AUTOCOMMIT,
     )
     _ping_when_idle(engine, settings.db_ping_after_idle)
+    _RESTING_IN_AUTOCOMMIT.add(engine)
     return engine
 
 
 AUTOCOMMIT = "AUTOCOMMIT"
+_RESTING_IN_AUTOCOMMIT: "WeakSet[Engine]" = WeakSet()
 # The databases' own defaults: what a transaction gets when nothing asks for another level.
 _TRANSACTION_LEVELS = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
+
+
+def autocommit(engine: Engine) -> Engine:
+    """The engine for lone statements, each committing itself.
+
+    An engine from `create_db_engine` already is one, and is returned as it is: choosing
+    autocommit per connection costs Python work on every checkout. Any other engine gets the
+    option, so a statement can never sit in a transaction nobody commits.
+    """
+    if engine in _RESTING_IN_AUTOCOMMIT:
+        return engine
+    return engine.execution_options(isolation_level=AUTOCOMMIT)
 
 
 def transactional(engine: Engine) -> Engine:
@@ -110,6 +125,7 @@ def _sqlite_engine(url: str) -> Engine:
     )
     if not in_memory:
         event.listen(engine, "connect", _tune_sqlite_file)
+    _RESTING_IN_AUTOCOMMIT.add(engine)
     return engine
 
 

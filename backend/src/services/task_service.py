@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
-from src.db import AUTOCOMMIT, transactional
+from src.db import autocommit, transactional
 from src.models.task import MAX_TASK_ID, Task, utc_now
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
@@ -199,9 +199,7 @@ class TaskService:
 
     def _autocommit(self) -> Connection:
         # Each statement commits itself: no BEGIN and COMMIT round trips around a lone statement.
-        # Asked for explicitly, so that it holds whatever engine the service is given; on the
-        # app's engine (src/db.py) connections already rest in autocommit and this costs nothing.
-        return self._engine.connect().execution_options(isolation_level=AUTOCOMMIT)
+        return autocommit(self._engine).connect()
 
     def _session(self) -> Session:
         return Session(transactional(self._engine), expire_on_commit=False)

@@ -1,8 +1,10 @@
 """TaskService against a real database: scoping, changes, not-found."""
 
+from pathlib import Path
+
 import pytest
-from sqlalchemy import Engine, event
-from sqlmodel import Session, select
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session, SQLModel, select
 
 from src.models.task import MAX_TASK_ID, Task
 from src.schemas.queries import TaskListQuery
@@ -136,3 +138,19 @@ def test_methods_return_every_connection_they_take(clean_engine: Engine) -> None
         event.remove(clean_engine, "checkin", back)
 
     assert taken.count("out") == taken.count("in") >= 7
+
+
+def test_service_on_an_engine_not_made_by_the_app_still_commits(tmp_path: Path) -> None:
+    # Its connections do not rest in autocommit: the service must ask for it, or its lone
+    # statements would sit in a transaction that nobody commits and be rolled back.
+    engine = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    SQLModel.metadata.create_all(engine)
+    try:
+        task = TaskService(engine, "alice").create(TaskCreate(title="kept"))
+        TaskService(engine, "alice").set_completed(task.id, True)
+
+        with Session(engine) as session:
+            stored = session.exec(select(Task)).one()
+        assert (stored.id, stored.title, stored.completed) == (task.id, "kept", True)
+    finally:
+        engine.dispose()
