@@ -3,19 +3,21 @@
 from urllib.parse import quote
 
 from starlette.datastructures import URL
+from starlette.requests import Request
 
 from src.schemas.queries import TaskListQuery
 
 
-def page_links(url: URL, query: TaskListQuery, total: int) -> str | None:
+def page_links(request: Request, query: TaskListQuery, total: int) -> str | None:
     """Links that keep every other query parameter; relative, like `Location`."""
     links = []
     if query.offset + query.limit < total:
-        links.append(_link(url, query.offset + query.limit, query.limit, "next"))
+        links.append(_link(request.url, query.offset + query.limit, query.limit, "next"))
     if query.offset > 0:
         # From past the end, `prev` is the last page, not another empty one.
         previous = max(0, min(query.offset - query.limit, total - query.limit))
-        links.append(_link(url, previous, query.limit, "prev"))
+        links.append(_link(request.url, previous, query.limit, "prev"))
+    # `request.url` is only built when a link needs it: most lists are one page.
     return ", ".join(links) or None
 
 

@@ -69,7 +69,7 @@ async def list_tasks(
     """The caller's tasks, newest first unless `sort`/`order` say otherwise, one page at a time."""
     page = await _in_thread(request, owner, lambda tasks: tasks.list_page(query))
     headers = {"X-Total-Count": str(page.total)}
-    if links := page_links(request.url, query, page.total):
+    if links := page_links(request, query, page.total):
         headers["Link"] = links
     return _json(_TASKS, page.items, headers=headers)
 
