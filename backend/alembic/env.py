@@ -12,6 +12,7 @@ from src.db import create_db_engine, transactional
 # Imported to register their tables on SQLModel.metadata.
 from src.models.idempotency_key import IdempotencyKey  # noqa: F401
 from src.models.task import Task  # noqa: F401
+from src.models.task_count import TaskCount  # noqa: F401
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 
 from src.schemas.queries import TaskListQuery
 from src.schemas.responses import TaskResponse
-from src.services.task_table import TASKS
+from src.services.task_table import TASK_COUNTS, TASKS
 
 _LIKE_ESCAPE = "/"
 
@@ -25,7 +25,13 @@ def page_statement(query: TaskListQuery) -> Select[Any]:
 
 
 def count_statement(query: TaskListQuery) -> Select[Any]:
-    """How many tasks match the filters, whatever the page."""
+    """How many tasks match the filters, whatever the page.
+
+    Unfiltered, that is the owner's row of `task_counts` (src/models/task_count.py): one row
+    read, however many tasks the owner has. Filtered, the matching rows are counted.
+    """
+    if query.completed is None and query.q is None:
+        return _OWNER_TOTAL
     return _count(query.completed is not None, query.q is not None)
 
 
@@ -43,6 +49,16 @@ def total_if_known(query: TaskListQuery, page_size: int) -> int | None:
     if page_size < query.limit and (page_size > 0 or query.offset == 0):
         return query.offset + page_size
     return None
+
+
+_OWNER_TOTAL: Select[Any] = select(
+    func.coalesce(
+        select(TASK_COUNTS.c.total)
+        .where(TASK_COUNTS.c.user_id == bindparam("owner"))
+        .scalar_subquery(),
+        0,
+    )
+)
 
 
 # Built once per shape of query (2 x 2 x 3 x 2 at most), so a request only binds values: the

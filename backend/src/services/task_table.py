@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import Delete, Row, Select, Table, Update, bindparam, delete, insert, select, update
 
 from src.models.task import Task
+from src.models.task_count import TaskCount
 from src.schemas.responses import TaskResponse
 
 TASKS: Table = Task.__table__  # type: ignore[attr-defined]  # set when the class is made
+TASK_COUNTS: Table = TaskCount.__table__  # type: ignore[attr-defined]
 _COLUMNS = tuple(TASKS.c)
 _THIS_TASK = (TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("owner"))
 

@@ -1,12 +1,14 @@
 """GET /api/{user_id}/tasks: filters, search, ordering, pages and their headers."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 
+from src.services.task_table import TASKS
 from tests.conftest import AuthHeaders
 
 CreateTask = Callable[..., dict[str, object]]
@@ -267,3 +269,43 @@ def test_list_unknown_params_are_ignored(client: TestClient, alice: dict[str, st
     response = client.get(ALICE, params={"_": "1700000000"}, headers=alice)
 
     assert response.status_code == 200
+
+
+def test_unfiltered_total_follows_creates_and_deletes_of_each_user_alone(
+    client: TestClient, auth_headers: AuthHeaders, create_task: CreateTask
+) -> None:
+    alice_ids = [create_task("alice", title=f"a{n}")["id"] for n in range(5)]
+    for n in range(3):
+        create_task("bob", title=f"b{n}")
+    for task_id in alice_ids[:2]:
+        client.delete(f"{ALICE}/{task_id}", headers=auth_headers("alice"))
+    # Someone else's task is a 404 and changes no count.
+    client.delete(f"/api/bob/tasks/{alice_ids[2]}", headers=auth_headers("bob"))
+
+    totals = {
+        user: client.get(
+            f"/api/{user}/tasks", params={"limit": 1}, headers=auth_headers(user)
+        ).headers["X-Total-Count"]
+        for user in ("alice", "bob", "carol")
+    }
+
+    # Full pages of one: each total is the owner's count, read from task_counts.
+    assert totals == {"alice": "3", "bob": "3", "carol": "0"}
+
+
+def test_unfiltered_total_counts_rows_written_outside_the_service(
+    client: TestClient, clean_engine: Engine, alice: dict[str, str], create_task: CreateTask
+) -> None:
+    create_task("alice")
+    # Triggers keep the count, so a row written by hand (a migration, psql) is counted too.
+    now = datetime.now(UTC)
+    with clean_engine.begin() as connection:
+        connection.execute(
+            insert(TASKS).values(
+                user_id="alice", title="by hand", completed=False, created_at=now, updated_at=now
+            )
+        )
+
+    response = client.get(ALICE, params={"limit": 1}, headers=alice)
+
+    assert response.headers["X-Total-Count"] == "2"

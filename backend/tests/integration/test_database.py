@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 from alembic import command
 from src.config import DatabaseSettings
-from src.db import create_db_engine
+from src.db import create_db_engine, transactional
 from src.schemas.queries import TaskListQuery
 from src.services.task_service import TaskService
 
@@ -25,7 +25,8 @@ BACKEND_DIR = Path(__file__).resolve().parents[2]
 def migrated(clean_engine: Engine) -> Iterator[Connection]:
     """The test database rebuilt by Alembic instead of create_all, restored afterwards."""
     SQLModel.metadata.drop_all(clean_engine)
-    with clean_engine.connect() as connection:
+    # Migrations run in a transaction, as alembic/env.py runs them.
+    with transactional(clean_engine).connect() as connection:
         config = _alembic_config(connection)
         command.upgrade(config, "head")
         connection.commit()
@@ -65,6 +66,29 @@ def test_downgrade_base_removes_the_table(migrated: Connection) -> None:
     assert "tasks" not in inspect(migrated).get_table_names()
     command.upgrade(_alembic_config(migrated), "head")
     migrated.commit()
+
+
+def test_task_counts_migration_counts_existing_tasks_then_keeps_counting(
+    migrated: Connection,
+) -> None:
+    config = _alembic_config(migrated)
+    command.downgrade(config, "003")
+    stamp = "2026-01-01 00:00:00"
+    for user, title in [("alice", "a1"), ("alice", "a2"), ("bob", "b1")]:
+        migrated.execute(
+            text(
+                "INSERT INTO tasks (user_id, title, completed, created_at, updated_at)"
+                " VALUES (:user, :title, false, :stamp, :stamp)"
+            ),
+            {"user": user, "title": title, "stamp": stamp},
+        )
+    command.upgrade(config, "head")
+    migrated.execute(text("DELETE FROM tasks WHERE title = 'a1'"))
+    migrated.commit()
+
+    counts = migrated.execute(text("SELECT user_id, total FROM task_counts ORDER BY user_id"))
+
+    assert [tuple(row) for row in counts] == [("alice", 1), ("bob", 1)]
 
 
 def test_timestamp_columns_are_timezone_aware(engine: Engine) -> None:
