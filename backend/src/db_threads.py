@@ -1,6 +1,6 @@
 """Database work runs in at most one thread per pooled connection, behind a bounded wait."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
@@ -8,6 +8,10 @@ import anyio.to_thread
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 T = TypeVar("T")
+
+
+class RequestAbandonedError(Exception):
+    """The client went away while its request waited for a thread; its work was not started."""
 
 
 class DatabaseThreads:
@@ -26,7 +30,13 @@ class DatabaseThreads:
         self._threads = anyio.CapacityLimiter(size)
         self._wait_seconds = wait_seconds
 
-    async def run(self, work: Callable[[], T]) -> T:
+    async def run(
+        self, work: Callable[[], T], client_gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> T:
+        """`work()` in a thread. After a wait for one, `client_gone()` is asked first: work for
+        a client that has closed its connection is not started (it would read no answer), so
+        under overload the threads serve requests someone still waits for."""
+        waited = self._admitted.value == 0
         admitted = False
         with anyio.move_on_after(self._wait_seconds):
             await self._admitted.acquire()
@@ -36,6 +46,8 @@ class DatabaseThreads:
                 f"no database thread became free within {self._wait_seconds:g} s"
             )
         try:
+            if waited and client_gone is not None and await client_gone():
+                raise RequestAbandonedError
             return await anyio.to_thread.run_sync(work, limiter=self._threads)
         finally:
             self._admitted.release()

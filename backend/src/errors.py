@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from src.db_threads import RequestAbandonedError
 from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
 from src.middleware.request_id import current_context
 from src.services.idempotency import IdempotencyKeyConflictError, IdempotencyKeyReusedError
@@ -18,6 +19,7 @@ from src.services.task_service import PreconditionFailedError, TaskNotFoundError
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "2"
+CLIENT_CLOSED_REQUEST = 499
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -26,6 +28,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
     app.add_exception_handler(IdempotencyKeyConflictError, _idempotency_key_conflict)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(RequestAbandonedError, _client_gone)
     for error in (OperationalError, InterfaceError, PoolTimeoutError):
         app.add_exception_handler(error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
@@ -87,6 +90,14 @@ class _EscapingJSONResponse(JSONResponse):
     def render(self, content: object) -> bytes:
         text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         return text.encode("utf-8", "backslashreplace")
+
+
+async def _client_gone(_request: Request, _error: Exception) -> Response:
+    # Nobody reads this answer; the code (nginx's "client closed request") is for the access
+    # log and the metrics, which count how much work overload made the service skip.
+    return _detail(
+        CLIENT_CLOSED_REQUEST, "Client closed the connection before the request was served"
+    )
 
 
 async def _database_unavailable(request: Request, error: Exception) -> Response:

@@ -5,10 +5,12 @@ unbounded wait); afterwards the pool holds no more than its two connections, eve
 connections were killed under it, and the service answers normally.
 """
 
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -123,3 +125,37 @@ def _until_all_but(
             pending, timeout=deadline - time.monotonic(), return_when=FIRST_COMPLETED
         )
     return set(futures) - pending
+
+
+def test_work_of_a_client_that_left_while_queued_is_not_started(
+    pg_database: str, admin: Connection
+) -> None:
+    url = f"{pg_database}?application_name={APPLICATION}"
+    settings = {"db_pool_size": "1", "db_max_overflow": "0", "db_pool_timeout": "30"}
+    with (
+        ApiServer(url, **settings) as server,
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+    ):
+        admin.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            holder = pool.submit(client.get, TASKS, headers=HEADERS)  # takes the one thread
+            time.sleep(0.5)
+            # A create queued behind it, whose client then gives up and closes the connection.
+            address = urlsplit(server.base_url)
+            leaver = socket.create_connection((address.hostname, address.port))
+            body = b'{"title": "left behind"}'
+            head = f"POST {TASKS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            head += f"Authorization: {HEADERS['Authorization']}\r\n"
+            leaver.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            time.sleep(0.5)
+            leaver.close()
+            time.sleep(0.5)
+            admin.commit()  # the holder finishes; the queued create gets the thread
+            assert holder.result().status_code == 200
+
+        metrics = client.get("/metrics").text
+        titles = client.get(TASKS, headers=HEADERS).json()
+
+    assert [task["title"] for task in titles] == [], "the abandoned create ran"
+    assert 'method="POST",route="/api/{user_id}/tasks",status="499"} 1.0' in metrics
+    TALLY["queued requests of clients that left, not run"] += 1

@@ -203,7 +203,7 @@ async def _in_thread(request: Request, owner: CurrentUser, work: Callable[[TaskS
     # Layer three: the service is bound to the verified token's subject, never the path or body.
     tasks = TaskService(request.app.state.engine, owner_id=owner.user_id)
     threads: DatabaseThreads = request.app.state.db_threads
-    return await threads.run(partial(work, tasks))
+    return await threads.run(partial(work, tasks), request.is_disconnected)
 
 
 def _json(
