@@ -1,5 +1,6 @@
 """What one request costs in thread hops: one, the route's own, whatever it answers."""
 
+import gc
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -132,3 +133,11 @@ def _autocommits(dbapi_connection: Any) -> bool:
     if isinstance(dbapi_connection, sqlite3.Connection):
         return dbapi_connection.isolation_level is None
     return bool(dbapi_connection.autocommit)
+
+
+def test_serving_process_collects_cycles_rarely_and_never_rescans_start_up_objects() -> None:
+    # Importing src.main (as uvicorn does in each worker) tunes the collector once.
+    import src.main
+
+    assert gc.get_threshold()[0] == src.main.GC_YOUNG_THRESHOLD > 700
+    assert gc.get_freeze_count() > 10_000  # modules, classes, functions, the app itself
