@@ -31,7 +31,8 @@ BEGIN
     RETURN OLD;
 END;
 $$;
-CREATE OR REPLACE TRIGGER tasks_counted AFTER INSERT OR DELETE ON tasks
+DROP TRIGGER IF EXISTS tasks_counted ON tasks;
+CREATE TRIGGER tasks_counted AFTER INSERT OR DELETE ON tasks
     FOR EACH ROW EXECUTE FUNCTION count_tasks();
 """
 SQLITE_TRIGGERS = (
@@ -58,7 +59,8 @@ def upgrade() -> None:
     )
     if op.get_bind().dialect.name == "postgresql":
         # No task may land between the count and the trigger: hold writers off until commit.
-        op.execute("LOCK TABLE tasks IN SHARE MODE")
+        # The mode CREATE TRIGGER needs anyway, taken first: no lock upgrade to deadlock on.
+        op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
         op.execute(POSTGRESQL_TRIGGERS)
     else:
         for trigger in SQLITE_TRIGGERS:

@@ -55,7 +55,7 @@ def _log(scope: Scope, status: int, seconds: float) -> None:
         "duration_ms": round(seconds * 1000, 2),
         "client_ip": client[0] if client else None,
     }
-    # The message shows the same rounded duration as the field, so the two never disagree.
+    # The message formats the field's own value, so it can be derived from the field.
     logger.info(
         "%s %s %s %.1fms", fields["method"], fields["path"], status, fields["duration_ms"],
         extra=fields,

@@ -28,8 +28,22 @@ logger = logging.getLogger(__name__)
 ALGORITHM = "HS256"
 MAX_TOKEN_BYTES = 8192  # far above any real session token; refuses to parse megabytes of junk
 
+
+class _VerifiedBearer(HTTPBearer):
+    """The OpenAPI document's Bearer scheme, resolved to the header's verified claims.
+
+    Layer one as the sub-dependency of layer two: FastAPI resolves it before it validates the
+    path, so a request without a valid token is a 401 whatever its path holds, never a 422.
+    One dependency for both the header and its verification: FastAPI spends as much on each
+    dependency it resolves as on the rest of a request.
+    """
+
+    async def __call__(self, request: Request) -> JWTPayload:  # type: ignore[override]
+        return await verify_jwt_token(request, await super().__call__(request))
+
+
 # auto_error=False: the library's own answer to a missing header is not ours (we want 401 + reason).
-_bearer = HTTPBearer(
+_bearer = _VerifiedBearer(
     auto_error=False,
     scheme_name="BearerAuth",
     bearerFormat="JWT",
@@ -65,14 +79,9 @@ async def verify_jwt_token(
 async def require_path_owner(
     user_id: Annotated[UserId, Path(description="The caller's user id (the token's `sub`).")],
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[JWTPayload, Depends(_bearer)],
 ) -> CurrentUser:
-    """The dependency of every task route: layer one (`verify_jwt_token`), then layer two.
-
-    One dependency rather than a chain of them: FastAPI spends as much per dependency it
-    resolves as the rest of a request's handling costs.
-    """
-    token = await verify_jwt_token(request, credentials)
+    """The dependency of every task route: layer two, on top of layer one (`_bearer`)."""
     if token.sub != user_id:
         raise _reject(request, status.HTTP_403_FORBIDDEN, "Token does not belong to this user")
     return CurrentUser(user_id=token.sub)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from src.config import Settings
 from src.main import create_app
 from src.middleware import jwt as jwt_module
-from tests.conftest import TEST_SECRET, TEST_SETTINGS, make_token
+from tests.conftest import TEST_SECRET, TEST_SETTINGS, AuthHeaders, make_token
 
 URL = "/api/alice/tasks"
 NOW = int(time.time())
@@ -95,6 +95,19 @@ def test_every_task_route_without_token_returns_401(client: TestClient, method: 
     response = client.request(method, url, json={"title": "t", "completed": True})
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("path_user", ["x" * 300, "not%00storable"])
+def test_token_is_checked_before_the_path_so_no_token_is_401_not_422(
+    client: TestClient, auth_headers: AuthHeaders, path_user: str
+) -> None:
+    url = f"/api/{path_user}/tasks"
+
+    without_token = client.get(url)
+    with_token = client.get(url, headers=auth_headers("alice"))
+
+    assert without_token.status_code == 401, without_token.text
+    assert with_token.status_code == 422  # a caller who may ask learns what is wrong with it
 
 
 def test_token_within_leeway_of_expiry_is_accepted(client: TestClient) -> None:
