@@ -1,8 +1,9 @@
-"""`make bench`: the Task API under load on PostgreSQL, beside a bare FastAPI route.
+"""`make bench`: the Task API under load on PostgreSQL, beside the stack's floor and a bare route.
 
 Run from backend/: `python -m bench.run`. Settings come from the environment (bench/config.py).
-Scenario "mixed": 60% list, 20% create, 10% get, 10% patch at each CONCURRENCY, then the bare
-route at the same concurrency. Scenario "large": list latency for users with 20 tasks in a small
+Scenario "mixed": 60% list, 20% create, 10% get, 10% patch at each CONCURRENCY, then the same load
+on the floor (bench/floor.py: one query per request, no application), then the bare route at the
+same concurrency. Scenario "large": list latency for users with 20 tasks in a small
 table, then for one user with 10,000 tasks in a table of 1,000,000 rows.
 Everything it starts (servers, database) is stopped or dropped at the end, Ctrl-C included.
 """
@@ -21,7 +22,7 @@ from bench import load, report
 from bench.config import Config
 from bench.database import HEAVY_USER
 from bench.report import Row, say
-from bench.scenarios import PAGE, Bench
+from bench.scenarios import FLOOR_RUN, PAGE, Bench
 
 P95_TARGET_MS = {100: 100.0, 1000: 500.0}
 MIN_SHARE_OF_BARE = 0.20
@@ -65,8 +66,11 @@ def _summarise(config: Config, sections: dict[str, Any]) -> None:
         say("mixed workload (60% list, 20% create, 10% get, 10% patch)")
         say(report.table(sections["mixed"]))
         for row in sections["mixed"]:
-            if row.run != "bare route":
+            if row.run == "mixed":
                 say(_verdict(row))
+        for row in sections["mixed"]:
+            if row.run == FLOOR_RUN:
+                say(f"the same targets for the floor alone: {_verdict(row)}")
     if "large" in sections:
         _summarise_large(sections["large"])
 

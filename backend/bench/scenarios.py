@@ -20,6 +20,7 @@ PAGE = f"?limit={PAGE_SIZE}"  # the API's default page once it pages; ignored be
 SAME_SIZE = "?limit=20"  # a page as long as the small table's lists
 LIST_SQL = "SELECT * FROM tasks WHERE user_id = %(user)s ORDER BY created_at DESC, id DESC"
 PAGE_SQL = f" LIMIT {PAGE_SIZE}"
+FLOOR_RUN = "floor (1 query, no app)"  # bench/floor.py: what the stack alone costs
 
 
 class Bench:
@@ -30,6 +31,7 @@ class Bench:
         self.secret = secrets.token_urlsafe(48)
         self.url = ""
         self.app: servers.Server | None = None
+        self.floor: servers.Server | None = None
         self.bare: servers.Server | None = None
 
     def start(self, cleanup: ExitStack) -> None:
@@ -39,21 +41,29 @@ class Bench:
         logs = report.RESULTS_DIR / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         workers = self.config.workers
-        say(f"starting the Task API and the bare route: {workers} uvicorn workers each")
-        self.app = servers.start("app", "src.main:app", workers, self._server_env(), logs)
+        say(f"starting the Task API, the floor and the bare route: {workers} uvicorn workers each")
+        env = self._server_env()
+        self.app = servers.start("app", "src.main:app", workers, env, logs, "/health")
         cleanup.callback(self.app.stop)
-        self.bare = servers.start("bare", "bench.bare:app", workers, self._server_env(), logs)
+        if "mixed" in self.config.scenarios:
+            self.floor = servers.start("floor", "bench.floor:app", workers, env, logs)
+            cleanup.callback(self.floor.stop)
+        self.bare = servers.start("bare", "bench.bare:app", workers, env, logs)
         cleanup.callback(self.bare.stop)
 
     def mixed(self) -> list[Row]:
         rows: list[Row] = []
         for connections in self.config.concurrency:
             app_row = self._measure(self._app(), "mixed", connections, reset=True)
+            floor_row = self._measure(
+                self._running(self.floor), "mixed", connections, reset=True, name=FLOOR_RUN
+            )
             bare_row = self._measure(self._bare(), "bare", connections)
-            app_row.vs_bare = app_row.requests_per_second / bare_row.requests_per_second
-            rows += [app_row, bare_row]
-            say(report.line(app_row))
-            say(report.line(bare_row))
+            for row in (app_row, floor_row):
+                row.vs_bare = row.requests_per_second / bare_row.requests_per_second
+            rows += [app_row, floor_row, bare_row]
+            for row in (app_row, floor_row, bare_row):
+                say(report.line(row))
         return rows
 
     def large(self) -> dict[str, Any]:
@@ -86,14 +96,16 @@ class Bench:
         }
 
     def _app(self) -> servers.Server:
-        if self.app is None:
-            raise RuntimeError("servers not started")
-        return self.app
+        return self._running(self.app)
 
     def _bare(self) -> servers.Server:
-        if self.bare is None:
+        return self._running(self.bare)
+
+    @staticmethod
+    def _running(server: servers.Server | None) -> servers.Server:
+        if server is None:
             raise RuntimeError("servers not started")
-        return self.bare
+        return server
 
     def _database(self, cleanup: ExitStack) -> str:
         config = self.config
@@ -131,10 +143,16 @@ class Bench:
         self.data_file.write_text("\n".join(lines) + "\n")
 
     def _measure(
-        self, server: servers.Server, mode: str, connections: int, *, reset: bool = False
+        self,
+        server: servers.Server,
+        mode: str,
+        connections: int,
+        *,
+        reset: bool = False,
+        name: str | None = None,
     ) -> Row:
         config = self.config
-        name = "bare route" if mode == "bare" else mode
+        name = name or ("bare route" if mode == "bare" else mode)
         timeout = config.stall_seconds
         warm = load.Load(server.url, connections, config.warmup, mode, self.data_file, timeout)
         if reset:

@@ -55,8 +55,10 @@ class Server:
             self.process.wait()
 
 
-def start(name: str, app: str, workers: int, env: dict[str, str], log_dir: Path) -> Server:
-    """`uvicorn <app>` with the production flags; returns once every worker answers."""
+def start(
+    name: str, app: str, workers: int, env: dict[str, str], log_dir: Path, ready_path: str = "/"
+) -> Server:
+    """`uvicorn <app>` with the production flags; returns once every worker answers `ready_path`."""
     port = free_port()
     command = [
         *(str(Path(sys.executable).with_name("uvicorn")), app),
@@ -72,7 +74,7 @@ def start(name: str, app: str, workers: int, env: dict[str, str], log_dir: Path)
         )  # fmt: skip
     server = Server(name, process, port, workers, log)
     try:
-        _wait_until_ready(server, "/health" if name != "bare" else "/")
+        _wait_until_ready(server, ready_path)
     except BaseException:
         server.stop()
         raise
