@@ -2,11 +2,11 @@
 
 The same four operations as the Task API (list a page, create, get one, patch), each the Task
 API's own SQL statement, sent through its own engine (src/db.py: same pool, driver, autocommit
-and time limits) on a worker thread, rows turned into JSON by hand. No token check, no validation, no
-middleware, no ETag, no total count. `make bench` runs it beside the Task API, with the same
-uvicorn settings and on the same database, so that the table shows how much of the gap to the
-bare route is the stack itself (one HTTP request, one thread hop, one query) and how much is the
-application.
+and time limits) on a worker thread, rows turned into JSON by hand. No token check, no
+validation, no middleware, no ETag, no total count. `make bench` runs it beside the Task API,
+with the same uvicorn settings and on the same database, so that the table shows how much of the
+gap to the bare route is the stack itself (one HTTP request, one thread hop, one query) and how
+much is the application.
 """
 
 import json
