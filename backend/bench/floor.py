@@ -17,16 +17,24 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, update
 
 from src.config import DatabaseSettings
 from src.db import create_db_engine
 from src.schemas.queries import TaskListQuery
 from src.services import task_listing, task_table
 
-# The Task API's own statements, so that the two differ only in what runs around the query.
+# The Task API's own statements, so that the two differ only in what runs around the query;
+# PATCH without the API's version guard, which sends writers in the same microsecond to a locked
+# second path (src/services/task_table.py, `update_if_older`).
 _LIST = task_listing.page_statement(TaskListQuery())
-_PATCH = task_table.update_if_older(("completed",))
+_TASKS = task_table.TASKS
+_PATCH = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.user_id == bindparam("owner"))
+    .values(completed=bindparam("new_completed"), updated_at=bindparam("now"))
+    .returning(*_TASKS.c)
+)
 
 app = FastAPI()
 _settings = DatabaseSettings()
