@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from src.api.strict_json import NOT_JSON_SCOPE_KEY
 from src.db_threads import RequestAbandonedError
 from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
 from src.middleware.request_id import current_context
@@ -66,8 +67,11 @@ async def _idempotency_key_conflict(_request: Request, _error: Exception) -> Res
 
 
 async def _invalid_request(request: Request, error: Exception) -> Response:
-    # A body that is not JSON at all is a 400 with one sentence; schema violations keep
-    # FastAPI's 422 list, which names each failing field.
+    # A body not declared as JSON is a 415 (src/api/strict_json.py); one that is not JSON at all
+    # is a 400 with one sentence; schema violations keep FastAPI's 422 list, which names each
+    # failing field.
+    if (not_json := request.scope.get(NOT_JSON_SCOPE_KEY)) is not None:
+        return _detail(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, not_json)
     if isinstance(error, RequestValidationError):
         for item in error.errors():
             if item.get("type") == "json_invalid":

@@ -59,6 +59,11 @@ _ERRORS: dict[int, tuple[str, str]] = {
         "The body is larger than MAX_BODY_BYTES (64 KiB by default)",
         "Request body is larger than 65536 bytes; send a smaller body",
     ),
+    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: (
+        "The body is not declared as JSON (`Content-Type` is missing or not `application/json`)",
+        "Request body must be JSON: send it with 'Content-Type: application/json' "
+        "(got 'text/plain;charset=UTF-8')",
+    ),
     status.HTTP_503_SERVICE_UNAVAILABLE: (
         "The database is unreachable or its pool is exhausted (or, with JWT_JWKS_URL set, the "
         "token signing keys cannot be fetched); retry after `Retry-After` seconds",

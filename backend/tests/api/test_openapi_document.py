@@ -18,10 +18,10 @@ LIST, ITEM = "/api/{user_id}/tasks", "/api/{user_id}/tasks/{task_id}"
 # operationId -> (path, method, the error statuses it documents)
 TASK_OPERATIONS = {
     "list_tasks": (LIST, "get", {"401", "403", "422", "503"}),
-    "create_task": (LIST, "post", {"400", "401", "403", "409", "413", "422", "503"}),
+    "create_task": (LIST, "post", {"400", "401", "403", "409", "413", "415", "422", "503"}),
     "read_task": (ITEM, "get", {"401", "403", "404", "422", "503"}),
-    "update_task": (ITEM, "put", {"400", "401", "403", "404", "412", "413", "422", "503"}),
-    "patch_task": (ITEM, "patch", {"400", "401", "403", "404", "412", "413", "422", "503"}),
+    "update_task": (ITEM, "put", {"400", "401", "403", "404", "412", "413", "415", "422", "503"}),
+    "patch_task": (ITEM, "patch", {"400", "401", "403", "404", "412", "413", "415", "422", "503"}),
     "delete_task": (ITEM, "delete", {"401", "403", "404", "412", "422", "503"}),
 }
 MODELS: dict[str, type[BaseModel]] = {
@@ -166,6 +166,7 @@ def test_every_json_response_but_422_shows_an_example(document: Document) -> Non
     ("operation_id", "code"),
     [
         ("create_task", "400"),
+        ("patch_task", "415"),
         ("list_tasks", "401"),
         ("update_task", "403"),
         ("read_task", "404"),
@@ -186,6 +187,7 @@ def test_documented_error_example_is_what_the_service_answers(
         "401": {},
         "403": auth_headers("bob"),
         "404": auth_headers("alice"),
+        "415": auth_headers("alice") | {"Content-Type": "text/plain;charset=UTF-8"},
     }[code]
     body = b'{"title": ' if code == "400" else b'{"title": "t"}'
 

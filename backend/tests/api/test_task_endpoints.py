@@ -153,6 +153,74 @@ def test_write_with_malformed_json_returns_400(
     assert response.json()["detail"].startswith("Request body is not valid JSON")
 
 
+# What fetch sends for a string body, what curl -d sends, and nothing at all.
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", None],
+    ids=["fetch-string-body", "curl-data", "no-content-type"],
+)
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH"])
+def test_write_with_body_not_declared_json_returns_415_naming_the_header(
+    client: TestClient,
+    alice: dict[str, str],
+    create_task: CreateTask,
+    method: str,
+    content_type: str | None,
+) -> None:
+    task = create_task("alice", title="kept")
+    url = ALICE if method == "POST" else f"{ALICE}/{task['id']}"
+    headers = alice if content_type is None else alice | {"Content-Type": content_type}
+
+    response = client.request(
+        method, url, content=b'{"title": "changed", "completed": true}', headers=headers
+    )
+
+    assert response.status_code == 415, response.text
+    sent = f"got '{content_type}'" if content_type else "the request had no Content-Type"
+    assert response.json() == {
+        "detail": "Request body must be JSON: send it with "
+        f"'Content-Type: application/json' ({sent})"
+    }
+    assert [t["title"] for t in client.get(ALICE, headers=alice).json()] == ["kept"]
+    assert client.get(f"{ALICE}/{task['id']}", headers=alice).json() == task
+
+
+@pytest.mark.parametrize(("user", "expected"), [(None, 401), ("bob", 403)])
+def test_token_and_owner_are_checked_before_the_content_type(
+    client: TestClient, auth_headers: AuthHeaders, user: str | None, expected: int
+) -> None:
+    headers = {"Content-Type": "text/plain"} | (auth_headers(user) if user else {})
+
+    response = client.post(ALICE, content=b'{"title": "t"}', headers=headers)
+
+    assert response.status_code == expected, response.text
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/ld+json"]
+)
+def test_create_accepts_json_media_types_with_parameters_case_or_suffix(
+    client: TestClient, alice: dict[str, str], content_type: str
+) -> None:
+    headers = alice | {"Content-Type": content_type}
+
+    response = client.post(ALICE, content=b'{"title": "t"}', headers=headers)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "t"
+
+
+def test_write_without_a_body_is_422_whatever_its_content_type(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    headers = alice | {"Content-Type": "text/plain"}
+
+    response = client.post(ALICE, headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body"]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -60,10 +60,11 @@ PROBES = {
         "PUT", json.dumps({"title": "t", "description": "d" * 5000}).encode(), 422
     ),
     # Wrong content types: the body is not read as JSON at all.
-    "text-plain": Probe("POST", b'{"title": "t"}', 422, "text/plain"),
-    "form-urlencoded": Probe("POST", b"title=t", 422, "application/x-www-form-urlencoded"),
-    "multipart": Probe("PATCH", b'{"completed": true}', 422, "multipart/form-data; boundary=x"),
-    "no-content-type": Probe("POST", b'{"title": "t"}', 422, None),
+    "text-plain": Probe("POST", b'{"title": "t"}', 415, "text/plain"),
+    "form-urlencoded": Probe("POST", b"title=t", 415, "application/x-www-form-urlencoded"),
+    "multipart": Probe("PATCH", b'{"completed": true}', 415, "multipart/form-data; boundary=x"),
+    "no-content-type": Probe("POST", b'{"title": "t"}', 415, None),
+    "json-lookalike": Probe("PUT", b'{"title": "t"}', 415, "text/json"),
     # Over the 64 KiB cap: refused before parsing.
     "body-of-70-kib": Probe("POST", json.dumps({"title": "x" * 70000}).encode(), 413),
     "padding-of-1-mib": Probe("PUT", b'{"title": "t"' + b" " * 2**20 + b"}", 413),
@@ -107,6 +108,8 @@ def test_hostile_body_gets_its_4xx_and_service_keeps_answering(
         assert detail.startswith("Request body is not valid JSON")
     elif probe.expected == 413:
         assert response.json() == TOO_LARGE
+    elif probe.expected == 415:
+        assert detail.startswith("Request body must be JSON")
     else:
         assert isinstance(detail, list) and detail[0]["loc"][0] == "body"
     assert client.get(task_url, headers=_auth("alice")).json()["title"] == "target"

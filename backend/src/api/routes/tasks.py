@@ -39,6 +39,7 @@ _NOT_FOUND = status.HTTP_404_NOT_FOUND
 _NOT_JSON = status.HTTP_400_BAD_REQUEST
 _STALE = status.HTTP_412_PRECONDITION_FAILED
 _TOO_LARGE = status.HTTP_413_CONTENT_TOO_LARGE
+_NOT_JSON_TYPE = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
 
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
@@ -86,7 +87,7 @@ async def list_tasks(
         TASK_EXAMPLE,
         headers=LOCATION_HEADER | {"ETag": headers.ETAG, "Idempotent-Replayed": headers.REPLAYED},
     )
-    | error_responses(_NOT_JSON, status.HTTP_409_CONFLICT, _TOO_LARGE),
+    | error_responses(_NOT_JSON, status.HTTP_409_CONFLICT, _TOO_LARGE, _NOT_JSON_TYPE),
 )
 async def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
@@ -141,7 +142,7 @@ async def read_task(
     responses=example_response(
         status.HTTP_200_OK, REPLACED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
     )
-    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE),
+    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE, _NOT_JSON_TYPE),
 )
 async def update_task(
     task_id: TaskId,
@@ -163,7 +164,7 @@ async def update_task(
     responses=example_response(
         status.HTTP_200_OK, COMPLETED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
     )
-    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE),
+    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE, _NOT_JSON_TYPE),
 )
 async def patch_task(
     task_id: TaskId,
