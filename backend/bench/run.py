@@ -68,9 +68,12 @@ def _summarise(config: Config, sections: dict[str, Any]) -> None:
         for row in sections["mixed"]:
             if row.run == "mixed":
                 say(_verdict(row))
+        floors = {row.connections: row for row in sections["mixed"] if row.run == FLOOR_RUN}
+        for row in floors.values():
+            say(f"the same targets for the floor alone: {_verdict(row)}")
         for row in sections["mixed"]:
-            if row.run == FLOOR_RUN:
-                say(f"the same targets for the floor alone: {_verdict(row)}")
+            if row.run == "mixed" and (floor := floors.get(row.connections)):
+                say(_share_of_floor(row, floor))
     if "large" in sections:
         _summarise_large(sections["large"])
 
@@ -101,6 +104,16 @@ def _verdict(row: Row) -> str:
         failures.append(f"{row.vs_bare:.0%} of the bare route < {MIN_SHARE_OF_BARE:.0%}")
     outcome = "FAIL: " + "; ".join(failures) if failures else "PASS"
     return f"{outcome} at {row.connections} connections"
+
+
+def _share_of_floor(app: Row, floor: Row) -> str:
+    # Steadier than req/s across runs on a machine whose speed swings: compare changes by this.
+    share = app.requests_per_second / floor.requests_per_second
+    p95 = app.p95_ms / floor.p95_ms
+    return (
+        f"the Task API at {app.connections} connections: {share:.0%} of the floor's requests/s, "
+        f"p95 {p95:.2f}x the floor's"
+    )
 
 
 def _raise_open_files_limit(needed: int) -> None:
