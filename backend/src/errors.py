@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from src.api.strict_json import NOT_JSON_SCOPE_KEY
 from src.db_threads import RequestAbandonedError
 from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
 from src.middleware.request_id import current_context
@@ -67,12 +66,14 @@ async def _idempotency_key_conflict(_request: Request, _error: Exception) -> Res
 
 
 async def _invalid_request(request: Request, error: Exception) -> Response:
-    # A body not declared as JSON is a 415 (src/api/strict_json.py); one that is not JSON at all
-    # is a 400 with one sentence; schema violations keep FastAPI's 422 list, which names each
-    # failing field.
-    if (not_json := request.scope.get(NOT_JSON_SCOPE_KEY)) is not None:
-        return _detail(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, not_json)
+    # A body not declared as JSON is a 415 naming the header; one that is not JSON at all is a
+    # 400 with one sentence; schema violations keep FastAPI's 422 list, which names each field.
     if isinstance(error, RequestValidationError):
+        if _body_left_unparsed(error):
+            return _detail(
+                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                _not_json_detail(request.headers.get("content-type")),
+            )
         for item in error.errors():
             if item.get("type") == "json_invalid":
                 reason = item.get("ctx", {}).get("error", "invalid syntax")
@@ -86,6 +87,21 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     raise TypeError(error)  # registered for RequestValidationError only
+
+
+def _body_left_unparsed(error: RequestValidationError) -> bool:
+    # FastAPI parses a body only when its Content-Type is application/json or application/*+json
+    # and otherwise validates the raw bytes, which fail as "not a valid dictionary": a 422 that
+    # does not say what to fix. The usual cause is fetch sending a string body as text/plain.
+    # This runs after the token and owner checks, so a stranger still gets a 401 or 403.
+    return any(
+        item["loc"] == ("body",) and isinstance(item.get("input"), bytes) for item in error.errors()
+    )
+
+
+def _not_json_detail(content_type: str | None) -> str:
+    sent = f"got '{content_type[:100]}'" if content_type else "the request had no Content-Type"
+    return f"Request body must be JSON: send it with 'Content-Type: application/json' ({sent})"
 
 
 class _EscapingJSONResponse(JSONResponse):

@@ -1,5 +1,4 @@
-"""Request bodies parsed as RFC 8259 JSON, not as everything Python's `json` module tolerates,
-and only when they are declared as JSON."""
+"""Request bodies parsed as RFC 8259 JSON, not as everything Python's `json` module tolerates."""
 
 import json
 import math
@@ -10,8 +9,6 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 _Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-# In the request's scope when its body is not declared as JSON: the 415's detail.
-NOT_JSON_SCOPE_KEY = "task_api.body_not_json"
 
 
 def parse_json(body: bytes) -> Any:
@@ -66,42 +63,13 @@ class StrictJSONRequest(Request):
         return self._json
 
 
-def is_json(content_type: str | None) -> bool:
-    """`application/json` or `application/<anything>+json`, any parameters: what FastAPI parses."""
-    if content_type is None:
-        return False
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )
-
-
-def not_json_detail(content_type: str | None) -> str:
-    sent = f"got '{content_type[:100]}'" if content_type else "the request had no Content-Type"
-    return f"Request body must be JSON: send it with 'Content-Type: application/json' ({sent})"
-
-
 class StrictJSONRoute(APIRoute):
-    """A route whose body, if it takes one, must be declared JSON and goes through `parse_json`.
-
-    FastAPI leaves a body of another type unparsed, and validation then reports the raw bytes as
-    "not a valid dictionary": a 422 that does not say what is wrong. The usual cause is `fetch`
-    sending a string body as `text/plain`, so such a request is marked here and its validation
-    error answered as a 415 that names the header (`src/errors.py`). Marked, not refused: the
-    token and the path's owner are still checked first, so a stranger learns nothing but a 401.
-    """
+    """A route whose JSON body goes through `parse_json`."""
 
     def get_route_handler(self) -> _Handler:
         handler = super().get_route_handler()
-        takes_body = self.body_field is not None
 
         async def strict_handler(request: Request) -> Response:
-            strict = StrictJSONRequest(request.scope, request.receive)
-            if takes_body:
-                content_type = strict.headers.get("content-type")
-                # The body is read once: FastAPI's handler reuses what this request object holds.
-                if not is_json(content_type) and await strict.body():
-                    strict.scope[NOT_JSON_SCOPE_KEY] = not_json_detail(content_type)
-            return await handler(strict)
+            return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict_handler
