@@ -2,12 +2,13 @@
 
 from logging.config import fileConfig
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 from alembic import context
 from src.config import DatabaseSettings
-from src.db import create_db_engine, transactional
+from src.db import database_url, sqlalchemy_url
 
 # Imported to register their tables on SQLModel.metadata.
 from src.models.idempotency_key import IdempotencyKey  # noqa: F401
@@ -23,7 +24,7 @@ target_metadata = SQLModel.metadata
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=DatabaseSettings().database_url,
+        url=sqlalchemy_url(database_url(DatabaseSettings())),
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -36,7 +37,6 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copy
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -48,9 +48,14 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_db_engine(DatabaseSettings())
+    settings = DatabaseSettings()
+    engine = create_engine(
+        sqlalchemy_url(database_url(settings)),
+        poolclass=NullPool,
+        connect_args={"connect_timeout": settings.db_connect_timeout},
+    )
     # A migration is one transaction: it lands whole or not at all.
-    with transactional(engine).connect() as new_connection:
+    with engine.connect() as new_connection:
         _run(new_connection)
     engine.dispose()
 

@@ -27,9 +27,8 @@ def openapi_document() -> dict[str, Any]:
     from src.config import Settings
     from src.main import create_app
 
-    settings = Settings(
-        better_auth_secret=_THROWAWAY_SECRET, database_url="sqlite://", _env_file=None
-    )
+    # Never started, so it needs no database.
+    settings = Settings(better_auth_secret=_THROWAWAY_SECRET, _env_file=None)
     return create_app(settings).openapi()
 
 

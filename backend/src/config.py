@@ -21,22 +21,48 @@ class DatabaseSettings(BaseSettings):
     # The process environment wins over .env (pydantic-settings reads it through python-dotenv).
     model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", frozen=True)
 
-    database_url: str = "sqlite:///./tasks.db"  # embedded: a first run needs no server
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
+    # Unset: the embedded PostgreSQL under backend/.pgdata (src/embedded_db.py), no server needed.
+    database_url: str | None = None
+    db_pool_size: int = 5  # connections per worker process; the pool holds exactly this many
     db_pool_timeout: float = 10.0  # seconds a request waits for a pooled connection before a 503
     db_connect_timeout: int = 5  # seconds, so an unreachable server fails fast instead of hanging
-    db_query_timeout: float = 10.0  # seconds one database round trip may take before a 503
+    db_query_timeout: float = 10.0  # seconds a request's database work may take before a 503
     db_ping_after_idle: float = 30.0  # seconds idle in the pool before a connection is re-checked
+    # psycopg prepares a statement server-side after this many executions on one connection;
+    # empty turns preparing off (PgBouncer before 1.21 in transaction mode needs that).
+    db_prepare_threshold: int | None = 5
+
+    @field_validator("database_url", "db_prepare_threshold", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
     @classmethod
-    def _normalise_url(cls, value: str) -> str:
-        # Heroku-style and bare postgres URLs both mean the psycopg2 driver the plan names.
-        for prefix in ("postgres://", "postgresql://"):
+    def _libpq_url(cls, value: str | None) -> str | None:
+        # psycopg takes libpq's URL; SQLAlchemy-style driver suffixes and Heroku's `postgres://`
+        # are spelled differently but mean the same server.
+        if value is None:
+            return None
+        for prefix in _POSTGRES_PREFIXES:
             if value.startswith(prefix):
-                return "postgresql+psycopg2://" + value.removeprefix(prefix)
+                return "postgresql://" + value.removeprefix(prefix)
+        raise ValueError("DATABASE_URL must be a PostgreSQL URL: postgresql://user@host/db")
+
+    @field_validator("db_pool_size")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("DB_POOL_SIZE must be at least 1")
         return value
+
+
+_POSTGRES_PREFIXES = (
+    "postgresql://",
+    "postgres://",
+    "postgresql+psycopg://",
+    "postgresql+psycopg2://",
+)
 
 
 class Settings(DatabaseSettings):

@@ -1,137 +1,178 @@
-"""The engine: connection pool, time limits and liveness checks."""
+"""The database: psycopg 3's async pool, its time limits, and statements compiled from the models.
 
-import select
+Requests await the pool directly on the event loop; no thread hop. Pooled connections rest in
+autocommit, so the common request is one statement and one round trip; work that needs several
+statements opens a transaction explicitly (`connection.transaction()`).
+"""
+
+import asyncio
 import time
-from functools import partial
-from typing import Any
-from weakref import WeakSet
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
-import psycopg2
-from psycopg2 import extensions
-from sqlalchemy import Engine, event
-from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
-from sqlmodel import create_engine
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import ClauseElement
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from src.config import DatabaseSettings
+from src.embedded_db import embedded_url
+
+Connection = AsyncConnection[DictRow]
+ClientGone = Callable[[], Awaitable[bool]]
+
+# psycopg answers a cancelled query by asking the server to cancel it and waiting up to 5 s for
+# that; a server that answers nothing (frozen, or a dead network) would hold the request for
+# those 5 s. A second cancel this long after the first makes psycopg close the connection.
+_CANCEL_GRACE_SECONDS = 0.2
+# A wait for a connection shorter than this was no wait: the pool had one free.
+_WAITED_SECONDS = 0.002
 
 
-def create_db_engine(settings: DatabaseSettings) -> Engine:
-    """An engine whose pooled connections autocommit; `transactional` gives the same pool with
-    transactions.
+class DatabaseTimeoutError(psycopg.OperationalError):
+    """The database did not finish a request's work within DB_QUERY_TIMEOUT."""
 
-    Most requests send one statement, and a lone statement needs no BEGIN and COMMIT round
-    trips around it. Connections rest in autocommit so that choosing it costs nothing: a pool
-    of transactional connections would send `SET default_transaction_isolation` each time an
-    autocommit connection went back.
+
+class RequestAbandonedError(Exception):
+    """The client went away while its request waited for a connection; its work was not started."""
+
+
+def database_url(settings: DatabaseSettings) -> str:
+    """DATABASE_URL, or the embedded server's when it is unset."""
+    return settings.database_url or embedded_url()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same server, for SQLAlchemy (Alembic, the tests' schema): psycopg 3's sync driver."""
+    return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """SQL compiled once from a SQLAlchemy expression; values are bound by name at execution."""
+
+    sql: str
+    constants: Mapping[str, object]  # literals of the expression, sent as parameters
+
+    def bind(self, values: Mapping[str, object]) -> dict[str, object]:
+        return {**self.constants, **values}
+
+
+_DIALECT = PGDialect_psycopg()
+
+
+def compiled(expression: ClauseElement) -> Statement:
+    compiled_sql = expression.compile(dialect=_DIALECT)
+    constants = {name: value for name, value in compiled_sql.params.items() if value is not None}
+    return Statement(str(compiled_sql), constants)
+
+
+class Database:
+    """The pool and its bounds. `connection()` is the one way requests reach PostgreSQL."""
+
+    def __init__(self, url: str, settings: DatabaseSettings) -> None:
+        self._work_seconds = settings.db_query_timeout
+        self._idle = _IdleConnections(settings.db_ping_after_idle, settings.db_query_timeout)
+        self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            url,
+            min_size=settings.db_pool_size,
+            max_size=settings.db_pool_size,
+            timeout=settings.db_pool_timeout,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "prepare_threshold": settings.db_prepare_threshold,
+                "connect_timeout": settings.db_connect_timeout,
+                "application_name": "task-api",
+            },
+            check=self._idle.check,
+            reset=self._idle.returned,
+            open=False,
+            name="tasks",
+        )
+
+    async def open(self) -> None:
+        # Not waiting for the connections: the service starts, and answers 503, while the
+        # database is down, then heals once it is back.
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def connection(self, client_gone: ClientGone | None = None) -> AsyncIterator[Connection]:
+        """A pooled connection, the work on it bounded by DB_QUERY_TIMEOUT.
+
+        After a wait for a connection, `client_gone()` is asked first: work for a client that
+        has closed its connection is not started (it would read no answer), so under overload
+        the pool serves requests someone still waits for.
+        """
+        asked = time.monotonic()
+        async with self.pool.connection() as connection:
+            waited = time.monotonic() - asked > _WAITED_SECONDS
+            if waited and client_gone is not None and await client_gone():
+                raise RequestAbandonedError
+            async with within(self._work_seconds):
+                yield connection
+
+
+@asynccontextmanager
+async def within(seconds: float) -> AsyncIterator[None]:
+    """Bounds the block to `seconds`, then DatabaseTimeoutError, whatever the server does.
+
+    libpq itself waits forever on a server that accepts bytes but never answers (a paused VM, a
+    frozen process); without this bound one request, and then the pool, would hang with it.
+    The pool discards a connection left mid-query, so the request becomes a 503 and the pool heals.
     """
-    url = settings.database_url
-    if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    # psycopg2 has one process-wide wait hook (it replaces libpq's own connect_timeout, which
-    # only blocking connects honour): every PostgreSQL engine in the process shares these bounds.
-    bounds = (settings.db_connect_timeout, settings.db_query_timeout)
-    extensions.set_wait_callback(partial(_wait_within, *bounds))
-    engine = create_engine(
-        url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        connect_args={"connect_timeout": settings.db_connect_timeout},
-        isolation_level=AUTOCOMMIT,
-    )
-    _ping_when_idle(engine, settings.db_ping_after_idle)
-    _RESTING_IN_AUTOCOMMIT.add(engine)
-    return engine
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - always inside a task under asyncio
+        raise RuntimeError("within() needs a running task")
+    cancelled_again = False
+
+    def cancel_again() -> None:
+        nonlocal cancelled_again
+        cancelled_again = True
+        task.cancel()
+
+    loop = asyncio.get_running_loop()
+    second = loop.call_later(seconds + _CANCEL_GRACE_SECONDS, cancel_again)
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise DatabaseTimeoutError(f"database did not answer within {seconds:g} s") from None
+    except asyncio.CancelledError:
+        # Our own second cancel, and nobody else's: the timeout, not a cancelled request.
+        if cancelled_again and task.uncancel() == 0:
+            raise DatabaseTimeoutError(f"database did not answer within {seconds:g} s") from None
+        raise
+    finally:
+        second.cancel()
 
 
-AUTOCOMMIT = "AUTOCOMMIT"
-_RESTING_IN_AUTOCOMMIT: "WeakSet[Engine]" = WeakSet()
-# The databases' own defaults: what a transaction gets when nothing asks for another level.
-_TRANSACTION_LEVELS = {"postgresql": "READ COMMITTED", "sqlite": "SERIALIZABLE"}
-
-
-def autocommit(engine: Engine) -> Engine:
-    """The engine for lone statements, each committing itself.
-
-    An engine from `create_db_engine` already is one, and is returned as it is: choosing
-    autocommit per connection costs Python work on every checkout. Any other engine gets the
-    option, so a statement can never sit in a transaction nobody commits.
-    """
-    if engine in _RESTING_IN_AUTOCOMMIT:
-        return engine
-    return engine.execution_options(isolation_level=AUTOCOMMIT)
-
-
-def transactional(engine: Engine) -> Engine:
-    """The same pool, for work that needs several statements in one transaction."""
-    return engine.execution_options(isolation_level=_TRANSACTION_LEVELS[engine.dialect.name])
-
-
-_RETURNED_AT = "returned_at"
-
-
-def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
-    """Pre-ping a pooled connection only when it sat idle for `idle_seconds` or more.
+class _IdleConnections:
+    """Pings a pooled connection before use only when it sat idle for `idle_seconds` or more.
 
     Neon suspends an idle compute and poolers drop idle clients, so a connection that waited in
-    the pool may be dead: ping it first and replace it if so. A connection in steady use is alive,
-    and pinging it on every checkout (`pool_pre_ping`) would add a round trip to every request.
+    the pool may be dead: ping it first, and the pool replaces it if the ping fails. A connection
+    in steady use is alive, and pinging it on every checkout would add a round trip per request.
     """
 
-    def returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        record.info[_RETURNED_AT] = time.monotonic()
+    def __init__(self, idle_seconds: float, ping_seconds: float) -> None:
+        self._idle_seconds = idle_seconds
+        self._ping_seconds = ping_seconds
+        self._returned_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
 
-    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: object) -> None:
-        returned_at = record.info.get(_RETURNED_AT)
-        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+    async def returned(self, connection: Connection) -> None:
+        self._returned_at[connection] = time.monotonic()
+
+    async def check(self, connection: Connection) -> None:
+        returned_at = self._returned_at.get(connection)
+        if returned_at is None or time.monotonic() - returned_at < self._idle_seconds:
             return  # new, or busy recently
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as error:
-            # The pool discards this connection and checks out a fresh one.
-            raise DisconnectionError(f"idle connection is dead: {type(error).__name__}") from error
-
-    event.listen(engine, "checkin", returned)
-    event.listen(engine, "checkout", checked_out)
-
-
-def _wait_within(connect_seconds: float, query_seconds: float, connection: Any) -> None:
-    """Drives one libpq operation (connecting, or one query round trip) to a time limit.
-
-    libpq itself waits forever on a server that accepts bytes but never answers (a paused VM,
-    a frozen process): without this bound one request, and then the pool, would hang with it.
-    The connection is unusable after a timeout; psycopg2 marks it closed and SQLAlchemy
-    discards it, so the request becomes a 503 and the pool heals.
-    """
-    connecting = connection.status == extensions.STATUS_SETUP
-    seconds = connect_seconds if connecting else query_seconds
-    deadline = time.monotonic() + seconds
-    while (state := connection.poll()) != extensions.POLL_OK:
-        fd = connection.fileno()
-        reading = state == extensions.POLL_READ
-        remaining = max(deadline - time.monotonic(), 0)
-        ready = select.select([fd] if reading else [], [] if reading else [fd], [], remaining)
-        if ready == ([], [], []):
-            raise psycopg2.OperationalError(f"database did not answer within {seconds:g} s")
-
-
-def _sqlite_engine(url: str) -> Engine:
-    in_memory = url in ("sqlite://", "sqlite:///:memory:")
-    extra: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
-    # Requests run in a thread pool, so a connection may be used by threads other than its creator.
-    engine = create_engine(
-        url, connect_args={"check_same_thread": False}, isolation_level=AUTOCOMMIT, **extra
-    )
-    if not in_memory:
-        event.listen(engine, "connect", _tune_sqlite_file)
-    _RESTING_IN_AUTOCOMMIT.add(engine)
-    return engine
-
-
-def _tune_sqlite_file(dbapi_connection: Any, _record: object) -> None:
-    # WAL lets readers proceed during a write; busy_timeout queues writers instead of failing.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+        async with within(self._ping_seconds):
+            await connection.execute("SELECT 1")

@@ -7,10 +7,10 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from psycopg import InterfaceError, OperationalError
+from psycopg.errors import ReadOnlySqlTransaction
 
-from src.db_threads import RequestAbandonedError
+from src.db import RequestAbandonedError
 from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
 from src.middleware.request_id import current_context
 from src.services.idempotency import IdempotencyKeyConflictError, IdempotencyKeyReusedError
@@ -29,7 +29,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotencyKeyConflictError, _idempotency_key_conflict)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(RequestAbandonedError, _client_gone)
-    for error in (OperationalError, InterfaceError, PoolTimeoutError):
+    # OperationalError covers a refused or lost connection, the pool's timeout and our own
+    # DatabaseTimeoutError (src/db.py).
+    for error in (OperationalError, InterfaceError, ReadOnlySqlTransaction):
         app.add_exception_handler(error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
@@ -121,8 +123,8 @@ async def _client_gone(_request: Request, _error: Exception) -> Response:
 
 
 async def _database_unavailable(request: Request, error: Exception) -> Response:
-    orig = getattr(error, "orig", None) or error
-    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = str(error).strip()
+    reason = text.splitlines()[0] if text else type(error).__name__
     logger.error("database unavailable: %s %s: %s", request.method, request.url.path, reason)
     return _detail(
         status.HTTP_503_SERVICE_UNAVAILABLE,

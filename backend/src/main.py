@@ -9,15 +9,13 @@ from fastapi import FastAPI, Request, status
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+import psycopg
 from pydantic import ValidationError
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from src.api.openapi import TAGS, document_request_id, example_response
 from src.api.routes import tasks
 from src.config import Settings, get_settings
-from src.db import create_db_engine
-from src.db_threads import DatabaseThreads
+from src.db import Database, database_url
 from src.errors import install_error_handlers
 from src.logs import configure_logging
 from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -63,7 +61,7 @@ CORS_EXPOSED_HEADERS = [
 ]
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or _load_settings()
     app = FastAPI(
         title="Task API",
@@ -75,10 +73,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     # Read once here, never per request: the routes find both on app.state.
     app.state.settings = settings
-    app.state.engine = engine or create_db_engine(settings)
-    app.state.owns_engine = engine is None
-    # One request thread per pooled connection; beyond them requests wait DB_POOL_TIMEOUT at most.
-    app.state.db_threads = DatabaseThreads(settings.db_pool_size, settings.db_pool_timeout)
+    app.state.database = None  # a Database from start-up on, opened in the serving event loop
     app.state.jwks = None  # a JWKSClient from start-up on, when JWT_JWKS_URL is set
     app.state.accepted_tokens = AcceptedTokens(settings)
     app.state.metrics = HttpMetrics()
@@ -129,12 +124,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     return app
 
 
-def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> JSONResponse:
     """Whether the service reaches its database; needs no token."""
     try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
+        async with request.app.state.database.connection() as connection:
+            await connection.execute("SELECT 1")
+    except psycopg.Error as error:
         logger.error("health check failed: %s", type(error).__name__)
         return JSONResponse(
             {"status": "unhealthy", "database": "unreachable"},
@@ -143,7 +138,7 @@ def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "healthy", "database": "ok"})
 
 
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     """Request counts and latency by route template, method and status (Prometheus text)."""
     body = request.app.state.metrics.render()
     return Response(body, media_type=METRICS_CONTENT_TYPE)
@@ -154,6 +149,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings)
     logger.info("task api starting (environment=%s)", settings.environment)
+    # Blocking, once: starting the embedded server (no DATABASE_URL) takes about a second.
+    app.state.database = Database(database_url(settings), settings)
+    await app.state.database.open()
     if settings.jwt_jwks_url:
         # Made here, inside the serving event loop, which its lock and connections belong to.
         app.state.jwks = JWKSClient(settings)
@@ -165,8 +163,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.jwks is not None:
             await app.state.jwks.aclose()
             app.state.jwks = None
-        if app.state.owns_engine:
-            app.state.engine.dispose()
+        await app.state.database.close()
+        app.state.database = None
 
 
 def _load_settings() -> Settings:

@@ -1,90 +1,127 @@
-"""Shared fixtures: one engine per database backend, a clean database per test."""
+"""Shared fixtures: one PostgreSQL per run (embedded, and TEST_DATABASE_URL when set), a clean
+database per test."""
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
-from sqlmodel import Session, SQLModel
+from psycopg.rows import DictRow, dict_row
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
 
 TEST_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
 # Importing src.main builds the served app, which needs a secret; never a real one in tests.
 os.environ.setdefault("BETTER_AUTH_SECRET", TEST_SECRET)
 
-from src.config import DatabaseSettings, Settings  # noqa: E402
-from src.db import create_db_engine  # noqa: E402
+from src.config import Settings  # noqa: E402
+from src.db import Database, sqlalchemy_url  # noqa: E402
+from src.embedded_db import embedded_server  # noqa: E402
 from src.main import create_app  # noqa: E402
 from src.tokens import create_token  # noqa: E402
 
-BACKENDS = ["sqlite://", *filter(None, [os.environ.get("TEST_DATABASE_URL")])]
+EMBEDDED = "embedded"
+# The embedded server always; the server named by TEST_DATABASE_URL too, when it is set.
+DATABASES = [EMBEDDED, *filter(None, [os.environ.get("TEST_DATABASE_URL")])]
+# No database of its own: tests that serve requests take `settings`, which names the test one.
 TEST_SETTINGS = Settings(
     better_auth_secret=TEST_SECRET,
-    database_url="sqlite://",
     environment="test",
+    db_pool_size=2,  # the suite's pools open per test; two connections serve any one test
     _env_file=None,
 )
 
 AuthHeaders = Callable[[str], dict[str, str]]
-_backends_run: set[str] = set()
+SqlConnection = psycopg.Connection[DictRow]
+_databases_run: set[str] = set()
 
 
-def backend_name(url: str) -> str:
-    return url.split(":")[0].split("+")[0]
+def database_name(url: str) -> str:
+    return EMBEDDED if url == EMBEDDED else "TEST_DATABASE_URL"
 
 
-@pytest.fixture(scope="session", params=BACKENDS, ids=backend_name)
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    engine = create_db_engine(DatabaseSettings(database_url=request.param, _env_file=None))
+@pytest.fixture(scope="session")
+def embedded_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This run's own embedded PostgreSQL, in a temporary folder deleted afterwards."""
+    server = embedded_server(tmp_path_factory.mktemp("postgres") / "data", keep_data=False)
+    url: str = server.get_uri()
+    yield url
+    server.cleanup()
+
+
+@pytest.fixture(scope="session", params=DATABASES, ids=database_name)
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database with the models' schema (tables, indexes, triggers), for the whole run."""
+    url = request.param
+    if url == EMBEDDED:
+        url = request.getfixturevalue("embedded_server_url")
+    url = Settings(better_auth_secret=TEST_SECRET, database_url=url, _env_file=None).database_url
+    assert url is not None
+    engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
     SQLModel.metadata.drop_all(engine)
     SQLModel.metadata.create_all(engine)
-    _backends_run.add(backend_name(request.param))
-    yield engine
+    _databases_run.add(database_name(request.param))
+    yield url
     SQLModel.metadata.drop_all(engine)
     engine.dispose()
 
 
 @pytest.fixture
-def clean_engine(engine: Engine) -> Engine:
-    # Each test starts from an empty table on either backend.
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            # TRUNCATE fires no row trigger: task_counts goes with tasks.
-            connection.execute(
-                text("TRUNCATE tasks, idempotency_keys, task_counts RESTART IDENTITY")
-            )
-        else:
-            connection.execute(text("DELETE FROM tasks"))
-            connection.execute(text("DELETE FROM idempotency_keys"))
-            connection.execute(text("DELETE FROM task_counts"))
-    return engine
+def clean_database(database_url: str) -> str:
+    # Each test starts from empty tables. TRUNCATE fires no row trigger: task_counts goes too.
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("TRUNCATE tasks, idempotency_keys, task_counts RESTART IDENTITY")
+    return database_url
 
 
 @pytest.fixture
-def session(clean_engine: Engine) -> Iterator[Session]:
-    with Session(clean_engine, expire_on_commit=False) as session:
-        yield session
+def sql(clean_database: str) -> Iterator[SqlConnection]:
+    """A plain connection to the test's database, for arranging and checking rows directly."""
+    with psycopg.connect(clean_database, autocommit=True, row_factory=dict_row) as connection:
+        yield connection
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return TEST_SETTINGS
+def settings(clean_database: str) -> Settings:
+    return TEST_SETTINGS.model_copy(update={"database_url": clean_database})
 
 
 @pytest.fixture
-def client(clean_engine: Engine, settings: Settings) -> Iterator[TestClient]:
-    app = create_app(settings, engine=clean_engine)
-    with TestClient(app) as client:
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The app's own pool on the test's database, opened for an async test."""
+    assert settings.database_url is not None
+    database = Database(settings.database_url, settings)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
         yield client
 
 
 @pytest.fixture
-def unreachable_client(settings: Settings) -> Iterator[TestClient]:
+def unreachable_client() -> Iterator[TestClient]:
     # A port nothing listens on: the database is down from the service's point of view.
-    dead: Engine = create_engine(
-        "postgresql+psycopg2://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    dead = TEST_SETTINGS.model_copy(
+        update={
+            "database_url": "postgresql://nobody@127.0.0.1:1/none",
+            "db_connect_timeout": 1,
+            "db_pool_timeout": 1.0,
+        }
     )
-    with TestClient(create_app(settings, engine=dead)) as client:
+    with TestClient(create_app(dead)) as client:
         yield client
 
 
@@ -116,9 +153,9 @@ def create_task(client: TestClient, auth_headers: AuthHeaders) -> Callable[..., 
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    ran = ", ".join(sorted(_backends_run)) or "none"
-    terminalreporter.write_line(f"database backends exercised: {ran}")
-    if "postgresql" not in _backends_run:
+    ran = ", ".join(sorted(_databases_run)) or "none"
+    terminalreporter.write_line(f"databases exercised: {ran}")
+    if "TEST_DATABASE_URL" not in _databases_run:
         terminalreporter.write_line(
-            "(set TEST_DATABASE_URL=postgresql://... to run on PostgreSQL too)"
+            "(set TEST_DATABASE_URL=postgresql://... to run on another PostgreSQL too)"
         )

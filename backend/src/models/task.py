@@ -2,26 +2,15 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Dialect, Index, TypeDecorator
+from sqlalchemy import DateTime, Index
 from sqlmodel import Field, SQLModel
 
 # PostgreSQL's `integer`: ids outside it cannot exist, so they are answered 404 without a query.
 MAX_TASK_ID = 2**31 - 1
 
 
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp on every backend (SQLite hands back naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return value.astimezone(UTC) if value is not None and value.tzinfo else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+# Timestamps keep their time zone (PostgreSQL's timestamptz): an instant, whatever the server's.
+UTCDateTime = DateTime(timezone=True)
 
 
 def utc_now() -> datetime:

@@ -35,21 +35,5 @@ DROP TRIGGER IF EXISTS tasks_counted ON tasks;
 CREATE TRIGGER tasks_counted AFTER INSERT OR DELETE ON tasks
     FOR EACH ROW EXECUTE FUNCTION count_tasks();
 """
-SQLITE_TRIGGERS = (
-    """
-CREATE TRIGGER IF NOT EXISTS tasks_counted_insert AFTER INSERT ON tasks BEGIN
-    INSERT INTO task_counts (user_id, total) VALUES (NEW.user_id, 1)
-    ON CONFLICT (user_id) DO UPDATE SET total = total + 1;
-END
-""",
-    """
-CREATE TRIGGER IF NOT EXISTS tasks_counted_delete AFTER DELETE ON tasks BEGIN
-    UPDATE task_counts SET total = total - 1 WHERE user_id = OLD.user_id;
-END
-""",
-)
-
-_DDL = [DDL(POSTGRESQL_TRIGGERS).execute_if(dialect="postgresql")]  # type: ignore[no-untyped-call]
-_DDL += [DDL(sql).execute_if(dialect="sqlite") for sql in SQLITE_TRIGGERS]  # type: ignore[no-untyped-call]
-for _statement in _DDL:
-    event.listen(SQLModel.metadata, "after_create", _statement)
+_DDL = DDL(POSTGRESQL_TRIGGERS)  # type: ignore[no-untyped-call]
+event.listen(SQLModel.metadata, "after_create", _DDL)

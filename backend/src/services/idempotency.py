@@ -2,15 +2,34 @@
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 
+from src.db import Connection, compiled
 from src.models.idempotency_key import IdempotencyKey
 from src.schemas.requests import TaskCreate
 from src.schemas.responses import TaskResponse
 
 KEY_TTL = timedelta(hours=24)
+
+_KEYS: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]  # set when the class is made
+_OWNER = _KEYS.c.user_id == bindparam("owner")
+_FIND = compiled(
+    select(_KEYS).where(_OWNER, _KEYS.c.key == bindparam("key"), _KEYS.c.created_at > bindparam("since"))
+)
+# Opportunistic and bounded by one owner's keys; it also frees an expired key for reuse.
+_PURGE = compiled(delete(_KEYS).where(_OWNER, _KEYS.c.created_at <= bindparam("since")))
+_RECORD = compiled(
+    insert(_KEYS).values(
+        user_id=bindparam("owner"),
+        key=bindparam("key"),
+        request_hash=bindparam("request_hash"),
+        task_id=bindparam("task_id"),
+        response_body=bindparam("response_body"),
+        created_at=bindparam("now"),
+    )
+)
 
 
 class IdempotencyKeyReusedError(Exception):
@@ -29,43 +48,44 @@ def fingerprint(data: TaskCreate) -> str:
 class IdempotencyKeys:
     """One owner's keys. The caller owns the transaction; these methods only read and write."""
 
-    def __init__(self, session: Session, owner_id: str) -> None:
-        self._session = session
+    def __init__(self, connection: Connection, owner_id: str) -> None:
+        self._connection = connection
         self._owner_id = owner_id
 
-    def find(self, key: str, now: datetime) -> IdempotencyKey | None:
+    async def find(self, key: str, now: datetime) -> "KeyRecord | None":
         """The key's live record; an expired one is as good as absent."""
-        statement = select(IdempotencyKey).where(
-            IdempotencyKey.user_id == self._owner_id,
-            IdempotencyKey.key == key,
-            col(IdempotencyKey.created_at) > now - KEY_TTL,
+        values = {"owner": self._owner_id, "key": key, "since": now - KEY_TTL}
+        cursor = await self._connection.execute(_FIND.sql, _FIND.bind(values))
+        row = await cursor.fetchone()
+        if row is None:
+            return None
+        return KeyRecord(key, row["request_hash"], row["response_body"])
+
+    async def purge_expired(self, now: datetime) -> None:
+        await self._connection.execute(
+            _PURGE.sql, _PURGE.bind({"owner": self._owner_id, "since": now - KEY_TTL})
         )
-        return self._session.exec(statement).first()
 
-    def purge_expired(self, now: datetime) -> None:
-        # Opportunistic and bounded by one owner's keys; it also frees an expired key for reuse.
-        statement = delete(IdempotencyKey).where(
-            col(IdempotencyKey.user_id) == self._owner_id,
-            col(IdempotencyKey.created_at) <= now - KEY_TTL,
-        )
-        self._session.exec(statement)
-
-    def record(self, key: str, request_hash: str, task: TaskResponse, now: datetime) -> None:
-        """Store the key and response; a concurrent twin makes the flush raise IntegrityError."""
-        self._session.add(
-            IdempotencyKey(
-                user_id=self._owner_id,
-                key=key,
-                request_hash=request_hash,
-                task_id=task.id,
-                response_body=task.model_dump_json(),
-                created_at=now,
-            )
-        )
-        self._session.flush()
+    async def record(self, key: str, request_hash: str, task: TaskResponse, now: datetime) -> None:
+        """Store the key and response; a concurrent twin makes this raise UniqueViolation."""
+        values = {
+            "owner": self._owner_id,
+            "key": key,
+            "request_hash": request_hash,
+            "task_id": task.id,
+            "response_body": task.model_dump_json(),
+            "now": now,
+        }
+        await self._connection.execute(_RECORD.sql, _RECORD.bind(values))
 
 
-def replay(record: IdempotencyKey, request_hash: str) -> TaskResponse:
+class KeyRecord(NamedTuple):
+    key: str
+    request_hash: str
+    response_body: str  # the original 201 body, replayed verbatim even after the task changed
+
+
+def replay(record: KeyRecord, request_hash: str) -> TaskResponse:
     """The task as first created; refused for a different body."""
     if record.request_hash != request_hash:
         raise IdempotencyKeyReusedError(record.key)

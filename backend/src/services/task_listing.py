@@ -1,11 +1,12 @@
-"""How the task list filters, orders and pages: statements built once per shape, no session."""
+"""How the task list filters, orders and pages: statements compiled once per shape."""
 
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 
+from src.db import Statement, compiled
 from src.schemas.queries import TaskListQuery
 from src.schemas.responses import TaskResponse
 from src.services.task_table import TASK_COUNTS, TASKS
@@ -19,12 +20,12 @@ class TaskPage:
     total: int  # every task matching the filters, across all pages
 
 
-def page_statement(query: TaskListQuery) -> Select[Any]:
+def page_statement(query: TaskListQuery) -> Statement:
     """The page's SELECT; its parameters come from `parameters`."""
     return _page(query.completed is not None, query.q is not None, query.sort, query.order)
 
 
-def count_statement(query: TaskListQuery) -> Select[Any]:
+def count_statement(query: TaskListQuery) -> Statement:
     """How many tasks match the filters, whatever the page.
 
     Unfiltered, that is the owner's row of `task_counts` (src/models/task_count.py): one row
@@ -51,20 +52,21 @@ def total_if_known(query: TaskListQuery, page_size: int) -> int | None:
     return None
 
 
-_OWNER_TOTAL: Select[Any] = select(
-    func.coalesce(
-        select(TASK_COUNTS.c.total)
-        .where(TASK_COUNTS.c.user_id == bindparam("owner"))
-        .scalar_subquery(),
-        0,
+_OWNER_TOTAL = compiled(
+    select(
+        func.coalesce(
+            select(TASK_COUNTS.c.total)
+            .where(TASK_COUNTS.c.user_id == bindparam("owner"))
+            .scalar_subquery(),
+            0,
+        ).label("total")
     )
 )
 
 
-# Built once per shape of query (2 x 2 x 3 x 2 at most), so a request only binds values: the
-# compiled SQL comes from SQLAlchemy's cache and no expression is rebuilt per request.
+# Compiled once per shape of query (2 x 2 x 3 x 2 at most), so a request only binds values.
 @cache
-def _page(by_status: bool, by_text: bool, sort: str, order: str) -> Select[Any]:
+def _page(by_status: bool, by_text: bool, sort: str, order: str) -> Statement:
     keys: dict[str, Any] = {
         "created_at": TASKS.c.created_at,
         "updated_at": TASKS.c.updated_at,
@@ -73,12 +75,13 @@ def _page(by_status: bool, by_text: bool, sort: str, order: str) -> Select[Any]:
     key, tie = keys[sort], TASKS.c.id
     ordering = (key.desc(), tie.desc()) if order == "desc" else (key.asc(), tie.asc())
     statement = select(TASKS).where(*_filters(by_status, by_text)).order_by(*ordering)
-    return statement.limit(bindparam("limit")).offset(bindparam("offset"))
+    return compiled(statement.limit(bindparam("limit")).offset(bindparam("offset")))
 
 
 @cache
-def _count(by_status: bool, by_text: bool) -> Select[Any]:
-    return select(func.count()).select_from(TASKS).where(*_filters(by_status, by_text))
+def _count(by_status: bool, by_text: bool) -> Statement:
+    counted = select(func.count().label("total")).select_from(TASKS)
+    return compiled(counted.where(*_filters(by_status, by_text)))
 
 
 def _filters(by_status: bool, by_text: bool) -> list[ColumnElement[bool]]:

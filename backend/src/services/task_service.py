@@ -1,15 +1,14 @@
 """Layer three of isolation: every query is scoped to one owner."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
-from sqlmodel import Session, col, select
+from psycopg.errors import UniqueViolation
 
-from src.db import autocommit, transactional
-from src.models.task import MAX_TASK_ID, Task, utc_now
+from src.db import ClientGone, Connection, Database, Statement
+from src.models.task import MAX_TASK_ID, utc_now
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
 from src.schemas.responses import TaskResponse
@@ -46,177 +45,176 @@ class TaskService:
 
     The common requests are one statement each, in autocommit: one round trip, no BEGIN or
     COMMIT. What needs several statements (a conditional write, a keyed create, a write that
-    must wait for a row) runs in one transaction that the method ends itself. Either way a
-    pooled connection is only ever held by the thread doing the work, never by a request
-    waiting for something else.
+    must wait for a row) runs in one transaction that the method ends itself.
     """
 
-    def __init__(self, engine: Engine, owner_id: str) -> None:
-        self._engine = engine
+    def __init__(
+        self, database: Database, owner_id: str, client_gone: ClientGone | None = None
+    ) -> None:
+        self._database = database
         self._owner_id = owner_id
+        self._client_gone = client_gone
 
-    def list_page(self, query: TaskListQuery) -> TaskPage:
+    async def list_page(self, query: TaskListQuery) -> TaskPage:
         values = task_listing.parameters(self._owner_id, query)
-        with self._autocommit() as connection:
-            rows = connection.execute(task_listing.page_statement(query), values)
-            items = [task_table.response(row) for row in rows]
+        async with self._connection() as connection:
+            items = task_table.responses(
+                await _all(connection, task_listing.page_statement(query), values)
+            )
             total = task_listing.total_if_known(query, len(items))
             if total is None:
-                counted = connection.execute(task_listing.count_statement(query), values)
-                total = counted.scalar_one()
+                counted = await _one(connection, task_listing.count_statement(query), values)
+                total = int(counted["total"]) if counted else 0
         return TaskPage(items=items, total=total)
 
-    def get(self, task_id: int) -> TaskResponse:
+    async def get(self, task_id: int) -> TaskResponse:
         row = None
         if _storable_id(task_id):
-            with self._autocommit() as connection:
-                row = connection.execute(task_table.GET, self._this(task_id)).first()
+            async with self._connection() as connection:
+                row = await _one(connection, task_table.GET, self._this(task_id))
         if row is None:
             raise TaskNotFoundError(task_id)
         return task_table.response(row)
 
-    def create(self, data: TaskCreate) -> TaskResponse:
-        values = {"owner": self._owner_id, "now": utc_now(), **_new(data)}
-        with self._autocommit() as connection:
-            return task_table.response(connection.execute(task_table.INSERT, values).one())
+    async def create(self, data: TaskCreate) -> TaskResponse:
+        async with self._connection() as connection:
+            return await self._insert(connection, data)
 
-    def create_once(self, data: TaskCreate, idempotency_key: str | None) -> CreatedTask:
+    async def create_once(self, data: TaskCreate, idempotency_key: str | None) -> CreatedTask:
         """Create a task, or replay the one an earlier request with the same key created."""
         if idempotency_key is None:
-            return CreatedTask(self.create(data), replayed=False)
+            return CreatedTask(await self.create(data), replayed=False)
         request_hash = fingerprint(data)
-        with self._session() as session:
-            keys = IdempotencyKeys(session, self._owner_id)
+        async with self._connection() as connection:
+            keys = IdempotencyKeys(connection, self._owner_id)
             try:
-                with session.begin():
+                async with connection.transaction():
                     now = utc_now()
-                    if (record := keys.find(idempotency_key, now)) is not None:
+                    if (record := await keys.find(idempotency_key, now)) is not None:
                         return CreatedTask(replay(record, request_hash), replayed=True)
-                    keys.purge_expired(now)
-                    task = self._insert(session, data)
-                    keys.record(idempotency_key, request_hash, task, now)
+                    await keys.purge_expired(now)
+                    task = await self._insert(connection, data)
+                    await keys.record(idempotency_key, request_hash, task, now)
                 return CreatedTask(task, replayed=False)
-            except IntegrityError:
+            except UniqueViolation:
                 # A concurrent twin committed the key first (our insert waited for it, then
                 # failed on the primary key): our transaction is rolled back, so answer with
                 # its task.
-                with session.begin():
-                    record = keys.find(idempotency_key, utc_now())
-                    if record is None:
-                        raise IdempotencyKeyConflictError(idempotency_key) from None
-                    return CreatedTask(replay(record, request_hash), replayed=True)
+                record = await keys.find(idempotency_key, utc_now())
+                if record is None:
+                    raise IdempotencyKeyConflictError(idempotency_key) from None
+                return CreatedTask(replay(record, request_hash), replayed=True)
 
-    def replace(self, task_id: int, data: TaskUpdate, if_match: str | None = None) -> TaskResponse:
-        return self._change(task_id, if_match, title=data.title, description=data.description)
+    async def replace(
+        self, task_id: int, data: TaskUpdate, if_match: str | None = None
+    ) -> TaskResponse:
+        return await self._change(
+            task_id, if_match, title=data.title, description=data.description
+        )
 
-    def set_completed(
+    async def set_completed(
         self, task_id: int, completed: bool, if_match: str | None = None
     ) -> TaskResponse:
-        return self._change(task_id, if_match, completed=completed)
+        return await self._change(task_id, if_match, completed=completed)
 
-    def delete(self, task_id: int, if_match: str | None = None) -> None:
+    async def delete(self, task_id: int, if_match: str | None = None) -> None:
         if not _storable_id(task_id):
             raise TaskNotFoundError(task_id)
-        if if_match is None:
-            with self._autocommit() as connection:
-                deleted = connection.execute(task_table.DELETE, self._this(task_id)).rowcount
-        else:
-            with self._session() as session, session.begin():
-                self._guard(session, self._get(session, task_id), if_match)
-                deleted = (
-                    session.connection().execute(task_table.DELETE, self._this(task_id)).rowcount
+        async with self._connection() as connection:
+            if if_match is None:
+                cursor = await _execute(connection, task_table.DELETE, self._this(task_id))
+            else:
+                async with connection.transaction():
+                    self._guard(await self._locked(connection, task_id), if_match)
+                    cursor = await _execute(connection, task_table.DELETE, self._this(task_id))
+        if cursor.rowcount == 0:
+            raise TaskNotFoundError(task_id)
+
+    async def _change(self, task_id: int, if_match: str | None, **values: object) -> TaskResponse:
+        if not _storable_id(task_id):
+            raise TaskNotFoundError(task_id)
+        columns = tuple(values)
+        changes = {f"new_{name}": value for name, value in values.items()}
+        async with self._connection() as connection:
+            if if_match is None:
+                # The common write: one UPDATE ... RETURNING. No row means the task is not ours
+                # or not there, or its version is not older than our clock: the locked path
+                # decides.
+                statement = task_table.update_if_older(columns)
+                row = await _one(
+                    connection, statement, {**self._this(task_id), "now": utc_now(), **changes}
                 )
-        if deleted == 0:
-            raise TaskNotFoundError(task_id)
-
-    def _change(self, task_id: int, if_match: str | None, **values: object) -> TaskResponse:
-        if not _storable_id(task_id):
-            raise TaskNotFoundError(task_id)
-        if if_match is None:
-            # The common write: one UPDATE ... RETURNING. No row means the task is not ours or
-            # not there, or its version is not older than our clock: the locked path decides.
-            statement = task_table.update_if_older(tuple(values))
-            changes = {f"new_{name}": value for name, value in values.items()}
-            with self._autocommit() as connection:
-                row = connection.execute(
-                    statement, {**self._this(task_id), "now": utc_now(), **changes}
-                ).first()
-            if row is not None:
-                return task_table.response(row)
-        try:
-            with self._session() as session, session.begin():
-                task = self._get(session, task_id, for_update=True)
+                if row is not None:
+                    return task_table.response(row)
+            async with connection.transaction():
+                task = await self._locked(connection, task_id)
                 if if_match is not None:
-                    self._guard(session, task, if_match)
-                for name, value in values.items():
-                    setattr(task, name, value)
-                _touch(task)
-                session.flush()
-                return TaskResponse.model_validate(task)
-        except StaleDataError:
-            # Deleted by a concurrent request between our read and our write.
-            raise TaskNotFoundError(task_id) from None
+                    self._guard(task, if_match)
+                # Strictly later than before, even when two writes land within one clock tick.
+                now = max(utc_now(), _after(task.updated_at))
+                statement = task_table.update_locked(columns)
+                row = await _one(connection, statement, {**self._this(task_id), "now": now, **changes})
+        if row is None:  # pragma: no cover - the row is locked by this transaction
+            raise TaskNotFoundError(task_id)
+        return task_table.response(row)
 
-    def _guard(self, session: Session, task: Task, if_match: str) -> None:
-        """Refuse unless `If-Match` names the task's current version, then pin that version.
+    async def _locked(self, connection: Connection, task_id: int) -> TaskResponse:
+        """The task, its row locked until the transaction ends, so no write lands in between."""
+        row = await _one(connection, task_table.GET_FOR_UPDATE, self._this(task_id))
+        if row is None:
+            raise TaskNotFoundError(task_id)
+        return task_table.response(row)
 
-        The no-op UPDATE re-checks the version in the database and takes the row's write lock
-        (the database's, on SQLite) until commit, so no other write can land between check
-        and change.
-        """
+    @staticmethod
+    def _guard(task: TaskResponse, if_match: str) -> None:
+        """Refuse unless `If-Match` names the locked task's current version."""
         if not if_match_allows(if_match, etag_of(task)):
             raise PreconditionFailedError(task.id)
-        pin = (
-            update(Task)
-            .where(
-                col(Task.id) == task.id,
-                col(Task.user_id) == self._owner_id,
-                col(Task.updated_at) == task.updated_at,
-            )
-            .values(updated_at=col(Task.updated_at))
-            .execution_options(synchronize_session=False)
-        )
-        if session.exec(pin).rowcount == 0:
-            raise PreconditionFailedError(task.id)
 
-    def _get(self, session: Session, task_id: int, *, for_update: bool = False) -> Task:
-        statement = select(Task).where(Task.user_id == self._owner_id, Task.id == task_id)
-        if for_update:
-            # Concurrent writers queue on the row: each reads the state the previous one
-            # committed, so no answer reports a state that a parallel write overwrote.
-            statement = statement.with_for_update()
-        task = session.exec(statement).first()
-        if task is None:
-            raise TaskNotFoundError(task_id)
-        return task
-
-    def _insert(self, session: Session, data: TaskCreate) -> TaskResponse:
-        values = {"owner": self._owner_id, "now": utc_now(), **_new(data)}
-        return task_table.response(session.execute(task_table.INSERT, values).one())
+    async def _insert(self, connection: Connection, data: TaskCreate) -> TaskResponse:
+        values = {
+            "owner": self._owner_id,
+            "now": utc_now(),
+            "new_title": data.title,
+            "new_description": data.description,
+        }
+        row = await _one(connection, task_table.INSERT, values)
+        if row is None:  # pragma: no cover - INSERT ... RETURNING always returns its row
+            raise RuntimeError("INSERT returned no row")
+        return task_table.response(row)
 
     def _this(self, task_id: int) -> dict[str, object]:
         return {"task_id": task_id, "owner": self._owner_id}
 
-    def _autocommit(self) -> Connection:
-        # Each statement commits itself: no BEGIN and COMMIT round trips around a lone statement.
-        return autocommit(self._engine).connect()
-
-    def _session(self) -> Session:
-        return Session(transactional(self._engine), expire_on_commit=False)
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        async with self._database.connection(self._client_gone) as connection:
+            yield connection
 
 
-def _new(data: TaskCreate) -> dict[str, object]:
-    return {"new_title": data.title, "new_description": data.description}
+async def _execute(connection: Connection, statement: Statement, values: dict[str, object]) -> Any:
+    return await connection.execute(statement.sql, statement.bind(values))
+
+
+async def _one(
+    connection: Connection, statement: Statement, values: dict[str, object]
+) -> dict[str, Any] | None:
+    cursor = await _execute(connection, statement, values)
+    row: dict[str, Any] | None = await cursor.fetchone()
+    return row
+
+
+async def _all(
+    connection: Connection, statement: Statement, values: dict[str, object]
+) -> list[dict[str, Any]]:
+    cursor = await _execute(connection, statement, values)
+    rows: list[dict[str, Any]] = await cursor.fetchall()
+    return rows
 
 
 def _storable_id(task_id: int) -> bool:
     # An id the column cannot hold cannot exist; asking PostgreSQL would be an overflow error.
     return 1 <= task_id <= MAX_TASK_ID
-
-
-def _touch(task: Task) -> None:
-    # Strictly later than before, even when two writes land within one clock tick.
-    task.updated_at = max(utc_now(), _after(task.updated_at))
 
 
 def _after(moment: datetime) -> datetime:

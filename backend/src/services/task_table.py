@@ -1,14 +1,17 @@
-"""The single statements the common requests need, built once at import.
+"""The statements on `tasks`, compiled once from the SQLModel table.
 
-Each binds its values by name at execution, so a request builds no SQL expression and SQLAlchemy
-serves the compiled SQL from its cache. Every statement names the owner: layer three of isolation.
+Each binds its values by name at execution, so a request builds no SQL. Every statement names
+the owner: layer three of isolation.
 """
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Delete, Row, Select, Table, Update, bindparam, delete, insert, select, update
+from pydantic import TypeAdapter
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 
+from src.db import Statement, compiled
 from src.models.task import Task
 from src.models.task_count import TaskCount
 from src.schemas.responses import TaskResponse
@@ -18,8 +21,10 @@ TASK_COUNTS: Table = TaskCount.__table__  # type: ignore[attr-defined]
 _COLUMNS = tuple(TASKS.c)
 _THIS_TASK = (TASKS.c.id == bindparam("task_id"), TASKS.c.user_id == bindparam("owner"))
 
-GET: Select[Any] = select(TASKS).where(*_THIS_TASK)
-INSERT = (
+GET = compiled(select(TASKS).where(*_THIS_TASK))
+# Concurrent writers queue on the row: each reads the state the previous one committed.
+GET_FOR_UPDATE = compiled(select(TASKS).where(*_THIS_TASK).with_for_update())
+INSERT = compiled(
     insert(TASKS)
     .values(
         user_id=bindparam("owner"),
@@ -31,25 +36,47 @@ INSERT = (
     )
     .returning(*_COLUMNS)
 )
-DELETE: Delete = delete(TASKS).where(*_THIS_TASK)
+DELETE = compiled(delete(TASKS).where(*_THIS_TASK))
 
 
 @cache
-def update_if_older(columns: tuple[str, ...]) -> Update:
+def update_if_older(columns: tuple[str, ...]) -> Statement:
     """Set `columns` (from `new_<column>`) and `updated_at` to `now`, in one statement.
 
     Only when the stored `updated_at` is older than `now`, so a version never goes backwards
     or repeats; otherwise no row, and the caller takes the locked read-then-write path. The
     database applies it to the latest committed row, so concurrent writers cannot interleave.
     """
-    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in columns}
-    return (
+    return compiled(
         update(TASKS)
         .where(*_THIS_TASK, TASKS.c.updated_at < bindparam("now"))
-        .values(**values, updated_at=bindparam("now"))
+        .values(**_new_values(columns), updated_at=bindparam("now"))
         .returning(*_COLUMNS)
     )
 
 
-def response(row: Row[Any]) -> TaskResponse:
-    return TaskResponse.model_validate(row)
+@cache
+def update_locked(columns: tuple[str, ...]) -> Statement:
+    """Set `columns` and `updated_at` on a row the caller's transaction has locked."""
+    return compiled(
+        update(TASKS)
+        .where(*_THIS_TASK)
+        .values(**_new_values(columns), updated_at=bindparam("now"))
+        .returning(*_COLUMNS)
+    )
+
+
+def _new_values(columns: tuple[str, ...]) -> dict[str, Any]:
+    return {name: bindparam(f"new_{name}") for name in columns}
+
+
+_TASK = TypeAdapter(TaskResponse)
+_TASK_LIST = TypeAdapter(list[TaskResponse])
+
+
+def response(row: Mapping[str, Any]) -> TaskResponse:
+    return _TASK.validate_python(row)
+
+
+def responses(rows: list[Mapping[str, Any]]) -> list[TaskResponse]:
+    return _TASK_LIST.validate_python(rows)

@@ -144,11 +144,11 @@ def test_rejection_is_logged_with_ip_and_reason_never_the_token(
 
 
 @pytest.fixture
-def strict_client(clean_engine: Engine, settings: Settings) -> Iterator[TestClient]:
+def strict_client(settings: Settings) -> Iterator[TestClient]:
     strict = settings.model_copy(
         update={"jwt_issuer": "http://auth.test", "jwt_audience": "task-api"}
     )
-    with TestClient(create_app(strict, engine=clean_engine)) as client:
+    with TestClient(create_app(strict)) as client:
         yield client
 
 

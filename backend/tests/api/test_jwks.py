@@ -44,7 +44,7 @@ def jwks(jwks_server: JWKSServer, keys: dict[str, SigningKey]) -> JWKSServer:
 
 
 @pytest.fixture
-def client_for(clean_engine: Engine, settings: Settings) -> Iterator[ClientFor]:
+def client_for(settings: Settings) -> Iterator[ClientFor]:
     """A client whose app trusts the JWKS at `url`; extra settings override the defaults."""
     clients: list[TestClient] = []
 
@@ -58,7 +58,7 @@ def client_for(clean_engine: Engine, settings: Settings) -> Iterator[ClientFor]:
                 **overrides,
             }
         )
-        client = TestClient(create_app(configured, engine=clean_engine))
+        client = TestClient(create_app(configured))
         clients.append(client.__enter__())
         return client
 

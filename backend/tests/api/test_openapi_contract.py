@@ -13,9 +13,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from scripts.export_openapi import CONTRACT_FILE, main, openapi_document, render
-from src.db import create_db_engine
+from src.config import Settings
 from src.main import create_app
-from tests.conftest import TEST_SETTINGS
 
 FIX = (
     "the contract is out of date: run `make openapi` to regenerate "
@@ -25,13 +24,11 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 Document = dict[str, Any]
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[Document]:
+@pytest.fixture
+def served(settings: Settings) -> Iterator[Document]:
     """The document the running app serves at /openapi.json."""
-    engine = create_db_engine(TEST_SETTINGS)
-    with TestClient(create_app(TEST_SETTINGS, engine=engine)) as client:
+    with TestClient(create_app(settings)) as client:
         response = client.get("/openapi.json")
-    engine.dispose()
     assert response.status_code == 200
     document: Document = response.json()
     yield document

@@ -54,9 +54,9 @@ def test_error_responses_carry_the_request_id(client: TestClient, path: str) -> 
 
 
 def test_unhandled_error_500_carries_the_request_id(
-    settings: Settings, clean_engine: Engine
+    settings: Settings
 ) -> None:
-    app = create_app(settings, engine=clean_engine)
+    app = create_app(settings)
 
     @app.get("/boom")
     def boom() -> None:
@@ -196,9 +196,9 @@ def test_metrics_endpoint_serves_prometheus_text(client: TestClient) -> None:
     assert "# TYPE http_request_duration_seconds histogram" in response.text
 
 
-def test_cors_allows_and_exposes_the_new_headers(clean_engine: Engine, settings: Settings) -> None:
+def test_cors_allows_and_exposes_the_new_headers(settings: Settings) -> None:
     origin = "http://localhost:3000"
-    app = create_app(settings.model_copy(update={"cors_origins": [origin]}), engine=clean_engine)
+    app = create_app(settings.model_copy(update={"cors_origins": [origin]}))
     asked = "if-match,if-none-match,idempotency-key,x-request-id"
     with TestClient(app) as client:
         preflight = client.options(

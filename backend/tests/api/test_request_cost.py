@@ -95,7 +95,7 @@ SINGLE_STATEMENT = {
 )
 def test_common_requests_send_one_statement_in_autocommit(
     client: TestClient,
-    clean_engine: Engine,
+    settings: Settings,
     auth_headers: AuthHeaders,
     create_task: CreateTask,
     method: str,

@@ -317,9 +317,9 @@ def test_task_route_returns_503_when_database_is_down(
 
 
 def test_unexpected_error_returns_500_without_trace(
-    settings: Settings, clean_engine: Engine, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(settings, engine=clean_engine)
+    app = create_app(settings)
 
     @app.get("/boom")
     def boom() -> None:
@@ -334,10 +334,9 @@ def test_unexpected_error_returns_500_without_trace(
     assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
 
 
-def test_cors_preflight_allows_configured_origin(clean_engine: Engine, settings: Settings) -> None:
+def test_cors_preflight_allows_configured_origin(settings: Settings) -> None:
     app = create_app(
-        settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}), engine=clean_engine
-    )
+        settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}))
     with TestClient(app) as client:
         allowed = client.options(ALICE, headers=_preflight("http://localhost:3000"))
         denied = client.options(ALICE, headers=_preflight("http://evil.example"))

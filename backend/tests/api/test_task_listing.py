@@ -6,10 +6,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, text
-
-from src.services.task_table import TASKS
-from tests.conftest import AuthHeaders
+from tests.conftest import AuthHeaders, SqlConnection
 
 CreateTask = Callable[..., dict[str, object]]
 ALICE = "/api/alice/tasks"
@@ -126,13 +123,10 @@ def test_list_orders_by_requested_field(
 
 
 def test_list_equal_sort_keys_break_ties_by_id(
-    client: TestClient, alice: dict[str, str], create_task: CreateTask, clean_engine: Engine
+    client: TestClient, alice: dict[str, str], create_task: CreateTask, sql: SqlConnection
 ) -> None:
     ids = [create_task("alice", title="same")["id"] for _ in range(3)]
-    with clean_engine.begin() as connection:
-        connection.execute(
-            text("UPDATE tasks SET created_at = (SELECT MIN(created_at) FROM tasks)")
-        )
+    sql.execute("UPDATE tasks SET created_at = (SELECT MIN(created_at) FROM tasks)")
 
     newest = client.get(ALICE, headers=alice).json()
     oldest = client.get(ALICE, params={"order": "asc"}, headers=alice).json()
@@ -294,17 +288,15 @@ def test_unfiltered_total_follows_creates_and_deletes_of_each_user_alone(
 
 
 def test_unfiltered_total_counts_rows_written_outside_the_service(
-    client: TestClient, clean_engine: Engine, alice: dict[str, str], create_task: CreateTask
+    client: TestClient, sql: SqlConnection, alice: dict[str, str], create_task: CreateTask
 ) -> None:
     create_task("alice")
     # Triggers keep the count, so a row written by hand (a migration, psql) is counted too.
-    now = datetime.now(UTC)
-    with clean_engine.begin() as connection:
-        connection.execute(
-            insert(TASKS).values(
-                user_id="alice", title="by hand", completed=False, created_at=now, updated_at=now
-            )
-        )
+    sql.execute(
+        "INSERT INTO tasks (user_id, title, completed, created_at, updated_at)"
+        " VALUES ('alice', 'by hand', false, %(now)s, %(now)s)",
+        {"now": datetime.now(UTC)},
+    )
 
     response = client.get(ALICE, params={"limit": 1}, headers=alice)
 

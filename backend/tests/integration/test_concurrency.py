@@ -32,7 +32,7 @@ THREADS = 6
 
 
 @pytest.fixture
-def shared_engine(clean_engine: Engine, tmp_path: Path) -> Iterator[Engine]:
+def shared_engine(settings: Settings, tmp_path: Path) -> Iterator[Engine]:
     """An engine whose sessions get their own connections: in-memory SQLite has only one."""
     if clean_engine.dialect.name != "sqlite":
         yield clean_engine
@@ -142,7 +142,7 @@ def test_task_deleted_between_read_and_write_returns_not_found(
 
 @pytest.mark.parametrize("behind", [timedelta(0), timedelta(hours=1)])
 def test_write_with_clock_at_or_behind_the_version_still_advances_it(
-    clean_engine: Engine, monkeypatch: pytest.MonkeyPatch, behind: timedelta
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, behind: timedelta
 ) -> None:
     service = TaskService(clean_engine, "alice")
     task = service.create(TaskCreate(title="t"))
@@ -161,7 +161,7 @@ def _set_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
 
 
 def test_lost_key_lookup_race_replays_the_winner(
-    clean_engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = TaskService(clean_engine, "alice")
     winner = service.create_once(TaskCreate(title="t"), "k")

@@ -22,7 +22,7 @@ BACKEND_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def migrated(clean_engine: Engine) -> Iterator[Connection]:
+def migrated(settings: Settings) -> Iterator[Connection]:
     """The test database rebuilt by Alembic instead of create_all, restored afterwards."""
     SQLModel.metadata.drop_all(clean_engine)
     # Migrations run in a transaction, as alembic/env.py runs them.
@@ -204,7 +204,7 @@ LIST_INDEXES = {
     ids=["default", "oldest-first", "updated", "completed"],
 )
 def test_list_page_reads_an_owner_index_in_order_without_sorting(
-    clean_engine: Engine, query: TaskListQuery, index: str
+    settings: Settings, query: TaskListQuery, index: str
 ) -> None:
     statements: list[tuple[str, Any]] = []
 

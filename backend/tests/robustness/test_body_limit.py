@@ -80,10 +80,10 @@ def test_overflow_after_response_started_is_raised_not_answered_twice() -> None:
     assert raised.value.status_code == 413
 
 
-def test_app_enforces_the_configured_limit(clean_engine: Engine) -> None:
+def test_app_enforces_the_configured_limit(settings: Settings) -> None:
     settings = TEST_SETTINGS.model_copy(update={"max_body_bytes": 100})
     headers = {"Authorization": f"Bearer {make_token('alice')}"}
-    with TestClient(create_app(settings, engine=clean_engine)) as client:
+    with TestClient(create_app(settings)) as client:
         small = client.post("/api/alice/tasks", json={"title": "x" * 50}, headers=headers)
         large = client.post("/api/alice/tasks", json={"title": "x" * 100}, headers=headers)
 

@@ -72,8 +72,8 @@ PROBES = {
 
 
 @pytest.fixture
-def client(clean_engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(TEST_SETTINGS, engine=clean_engine)) as client:
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
         yield client
 
 

@@ -123,8 +123,8 @@ HOSTILE_TOKENS: dict[str, tuple[str, str]] = {
 
 
 @pytest.fixture
-def client(clean_engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(TEST_SETTINGS, engine=clean_engine)) as client:
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
         yield client
 
 
@@ -156,11 +156,11 @@ def test_every_known_bad_authorization_leaves_service_answering(client: TestClie
 
 
 @pytest.fixture
-def strict_client(clean_engine: Engine) -> Iterator[TestClient]:
+def strict_client(settings: Settings) -> Iterator[TestClient]:
     strict = TEST_SETTINGS.model_copy(
         update={"jwt_issuer": "https://auth.test", "jwt_audience": "task-api"}
     )
-    with TestClient(create_app(strict, engine=clean_engine)) as client:
+    with TestClient(create_app(strict)) as client:
         yield client
 
 

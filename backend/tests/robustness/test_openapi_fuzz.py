@@ -61,8 +61,8 @@ def _ids(operation: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def app(clean_engine: Engine) -> FastAPI:
-    return create_app(TEST_SETTINGS, engine=clean_engine)
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
 
 
 @pytest.fixture

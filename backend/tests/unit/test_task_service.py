@@ -12,7 +12,7 @@ from src.schemas.requests import TaskCreate, TaskUpdate
 from src.services.task_service import TaskNotFoundError, TaskService
 
 
-def test_create_sets_owner_from_service_not_input(clean_engine: Engine, session: Session) -> None:
+def test_create_sets_owner_from_service_not_input(settings: Settings, session: Session) -> None:
     task = TaskService(clean_engine, "alice").create(TaskCreate(title="Buy milk"))
 
     stored = session.exec(select(Task)).one()
@@ -20,7 +20,7 @@ def test_create_sets_owner_from_service_not_input(clean_engine: Engine, session:
 
 
 def test_list_page_returns_only_owner_tasks_newest_first(
-    clean_engine: Engine, session: Session
+    settings: Settings, session: Session
 ) -> None:
     alice, bob = TaskService(clean_engine, "alice"), TaskService(clean_engine, "bob")
     first = alice.create(TaskCreate(title="first"))
@@ -33,7 +33,7 @@ def test_list_page_returns_only_owner_tasks_newest_first(
     assert second.created_at >= first.created_at
 
 
-def test_list_page_same_timestamp_orders_by_id_desc(clean_engine: Engine, session: Session) -> None:
+def test_list_page_same_timestamp_orders_by_id_desc(settings: Settings, session: Session) -> None:
     service = TaskService(clean_engine, "alice")
     first = service.create(TaskCreate(title="a"))
     second = service.create(TaskCreate(title="b"))
@@ -43,7 +43,7 @@ def test_list_page_same_timestamp_orders_by_id_desc(clean_engine: Engine, sessio
     assert [task.id for task in service.list_page(TaskListQuery()).items] == [second.id, first.id]
 
 
-def test_get_other_owner_task_raises_not_found(clean_engine: Engine, session: Session) -> None:
+def test_get_other_owner_task_raises_not_found(settings: Settings, session: Session) -> None:
     task = TaskService(clean_engine, "alice").create(TaskCreate(title="secret"))
 
     with pytest.raises(TaskNotFoundError):
@@ -52,14 +52,14 @@ def test_get_other_owner_task_raises_not_found(clean_engine: Engine, session: Se
 
 @pytest.mark.parametrize("task_id", [0, -1, MAX_TASK_ID + 1, 2**63, 10**20])
 def test_get_id_outside_column_range_raises_not_found(
-    clean_engine: Engine, session: Session, task_id: int
+    settings: Settings, session: Session, task_id: int
 ) -> None:
     with pytest.raises(TaskNotFoundError):
         TaskService(clean_engine, "alice").get(task_id)
 
 
 def test_replace_changes_text_and_advances_updated_at(
-    clean_engine: Engine, session: Session
+    settings: Settings, session: Session
 ) -> None:
     service = TaskService(clean_engine, "alice")
     task = service.create(TaskCreate(title="old", description="old text"))
@@ -73,7 +73,7 @@ def test_replace_changes_text_and_advances_updated_at(
 
 
 def test_set_completed_toggles_and_advances_updated_at(
-    clean_engine: Engine, session: Session
+    settings: Settings, session: Session
 ) -> None:
     service = TaskService(clean_engine, "alice")
     task = service.create(TaskCreate(title="t"))
@@ -86,7 +86,7 @@ def test_set_completed_toggles_and_advances_updated_at(
     assert created < done_at < undone.updated_at
 
 
-def test_delete_removes_only_that_task(clean_engine: Engine, session: Session) -> None:
+def test_delete_removes_only_that_task(settings: Settings, session: Session) -> None:
     service = TaskService(clean_engine, "alice")
     doomed, kept = service.create(TaskCreate(title="a")), service.create(TaskCreate(title="b"))
 
@@ -96,7 +96,7 @@ def test_delete_removes_only_that_task(clean_engine: Engine, session: Session) -
 
 
 def test_delete_other_owner_task_raises_and_keeps_it(
-    clean_engine: Engine, session: Session
+    settings: Settings, session: Session
 ) -> None:
     task = TaskService(clean_engine, "alice").create(TaskCreate(title="mine"))
 
@@ -107,13 +107,13 @@ def test_delete_other_owner_task_raises_and_keeps_it(
 
 @pytest.mark.parametrize("task_id", [0, MAX_TASK_ID + 1])
 def test_delete_id_outside_column_range_raises_not_found(
-    clean_engine: Engine, session: Session, task_id: int
+    settings: Settings, session: Session, task_id: int
 ) -> None:
     with pytest.raises(TaskNotFoundError):
         TaskService(clean_engine, "alice").delete(task_id)
 
 
-def test_methods_return_every_connection_they_take(clean_engine: Engine) -> None:
+def test_methods_return_every_connection_they_take(settings: Settings) -> None:
     taken: list[str] = []
 
     def out(*_: object) -> None:

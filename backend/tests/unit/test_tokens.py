@@ -80,7 +80,7 @@ def test_main_with_issuer_and_audience_configured_carries_both(
 
 
 def test_main_token_is_accepted_by_app_configured_the_same_way(
-    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], clean_engine: Engine
+    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> None:
     cli_env.setenv("JWT_ISSUER", "https://auth.example.com")
     cli_env.setenv("JWT_AUDIENCE", "task-api")
@@ -92,7 +92,7 @@ def test_main_token_is_accepted_by_app_configured_the_same_way(
         _env_file=None,
     )
 
-    with TestClient(create_app(settings, engine=clean_engine)) as client:
+    with TestClient(create_app(settings)) as client:
         response = client.get("/api/alice/tasks", headers={"Authorization": f"Bearer {token}"})
 
     assert response.status_code == 200, response.text

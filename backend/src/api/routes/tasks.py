@@ -1,11 +1,9 @@
 """`/api/{user_id}/tasks`: the six task operations."""
 
-from collections.abc import Callable
-from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from src.api import headers
@@ -22,9 +20,7 @@ from src.api.openapi import (
 )
 from src.api.pagination import page_links
 from src.api.strict_json import StrictJSONRoute
-from src.db_threads import DatabaseThreads
 from src.middleware.jwt import CurrentUserDep
-from src.schemas.auth import CurrentUser
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TASK_EXAMPLE, TaskResponse
@@ -49,7 +45,13 @@ router = APIRouter(
 )
 
 
-T = TypeVar("T")
+async def owned_tasks(owner: CurrentUserDep, request: Request) -> TaskService:
+    """The task routes' one dependency: the service bound to the verified token's subject."""
+    # Layer three: the owner is the token's subject, never the path or the body.
+    return TaskService(request.app.state.database, owner.user_id, request.is_disconnected)
+
+
+OwnedTasks = Annotated[TaskService, Depends(owned_tasks)]
 TaskId = Annotated[int, Path(description="The task's id, as returned when it was created.")]
 
 
@@ -65,10 +67,10 @@ TaskId = Annotated[int, Path(description="The task's id, as returned when it was
     ),
 )
 async def list_tasks(
-    query: Annotated[TaskListQuery, Query()], owner: CurrentUserDep, request: Request
+    query: Annotated[TaskListQuery, Query()], tasks: OwnedTasks, request: Request
 ) -> Response:
     """The caller's tasks, newest first unless `sort`/`order` say otherwise, one page at a time."""
-    page = await _in_thread(request, owner, lambda tasks: tasks.list_page(query))
+    page = await tasks.list_page(query)
     headers = {"X-Total-Count": str(page.total)}
     if links := page_links(request, query, page.total):
         headers["Link"] = links
@@ -91,7 +93,7 @@ async def list_tasks(
 )
 async def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
-    owner: CurrentUserDep,
+    tasks: OwnedTasks,
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -100,9 +102,7 @@ async def create_task(
     Send an `Idempotency-Key` to retry safely: the same key and body within 24 hours answer with
     the original 201 and create nothing; the same key with another body is a 422 naming the header.
     """
-    task, replayed = await _in_thread(
-        request, owner, lambda tasks: tasks.create_once(data, idempotency_key)
-    )
+    task, replayed = await tasks.create_once(data, idempotency_key)
     headers = {"Location": _task_location(request, task), "ETag": etag_of(task)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -124,10 +124,10 @@ async def create_task(
     | error_responses(_NOT_FOUND),
 )
 async def read_task(
-    task_id: TaskId, owner: CurrentUserDep, request: Request, if_none_match: IfNoneMatch = None
+    task_id: TaskId, tasks: OwnedTasks, if_none_match: IfNoneMatch = None
 ) -> Response:
     """One of the caller's tasks; with If-None-Match, 304 when it has not changed."""
-    task = await _in_thread(request, owner, lambda tasks: tasks.get(task_id))
+    task = await tasks.get(task_id)
     etag = etag_of(task)
     if if_none_match is not None and if_none_match_hits(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
@@ -147,12 +147,11 @@ async def read_task(
 async def update_task(
     task_id: TaskId,
     data: Annotated[TaskUpdate, Body(openapi_examples=UPDATE_EXAMPLES)],
-    owner: CurrentUserDep,
-    request: Request,
+    tasks: OwnedTasks,
     if_match: IfMatch = None,
 ) -> Response:
     """Replace title and description; an omitted description becomes null."""
-    task = await _in_thread(request, owner, lambda tasks: tasks.replace(task_id, data, if_match))
+    task = await tasks.replace(task_id, data, if_match)
     return _json(_TASK, task, headers={"ETag": etag_of(task)})
 
 
@@ -169,14 +168,11 @@ async def update_task(
 async def patch_task(
     task_id: TaskId,
     data: Annotated[TaskPatch, Body(openapi_examples=PATCH_EXAMPLES)],
-    owner: CurrentUserDep,
-    request: Request,
+    tasks: OwnedTasks,
     if_match: IfMatch = None,
 ) -> Response:
     """Set the task's completion status."""
-    task = await _in_thread(
-        request, owner, lambda tasks: tasks.set_completed(task_id, data.completed, if_match)
-    )
+    task = await tasks.set_completed(task_id, data.completed, if_match)
     return _json(_TASK, task, headers={"ETag": etag_of(task)})
 
 
@@ -187,24 +183,13 @@ async def patch_task(
     response_description="Deleted; no body",
     responses=error_responses(_NOT_FOUND, _STALE),
 )
-async def delete_task(
-    task_id: TaskId, owner: CurrentUserDep, request: Request, if_match: IfMatch = None
-) -> None:
+async def delete_task(task_id: TaskId, tasks: OwnedTasks, if_match: IfMatch = None) -> None:
     """Delete the task permanently."""
-    await _in_thread(request, owner, lambda tasks: tasks.delete(task_id, if_match))
+    await tasks.delete(task_id, if_match)
 
 
 _TASK = TypeAdapter(TaskResponse)
 _TASKS = TypeAdapter(list[TaskResponse])
-
-
-async def _in_thread(request: Request, owner: CurrentUser, work: Callable[[TaskService], T]) -> T:
-    """The one thread hop of a request: its service call, on a thread that is sure to find a
-    pooled connection (src/db_threads.py)."""
-    # Layer three: the service is bound to the verified token's subject, never the path or body.
-    tasks = TaskService(request.app.state.engine, owner_id=owner.user_id)
-    threads: DatabaseThreads = request.app.state.db_threads
-    return await threads.run(partial(work, tasks), request.is_disconnected)
 
 
 def _json(
