@@ -22,7 +22,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 help:
 	@echo "make run     install, migrate, serve on http://$(HOST):$(PORT) (Swagger UI at /docs)"
-	@echo "make test    the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)"
+	@echo "make test    the whole suite (embedded PostgreSQL; also TEST_DATABASE_URL's when set)"
 	@echo "make token USER=alice   print a token for user 'alice'"
 	@echo "make lint    ruff format --check, ruff check, mypy --strict"
 	@echo "make test-pgbouncer   the suite through PgBouncer (transaction pooling), as behind Neon"

@@ -7,7 +7,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 from alembic import context
-from src.config import DatabaseSettings
+from src.config import DatabaseSettings, explained
 from src.db import database_url, sqlalchemy_url
 
 # Imported to register their tables on SQLModel.metadata.
@@ -24,7 +24,7 @@ target_metadata = SQLModel.metadata
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=sqlalchemy_url(database_url(DatabaseSettings())),
+        url=sqlalchemy_url(database_url(explained(DatabaseSettings))),
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -48,7 +48,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    settings = DatabaseSettings()
+    settings = explained(DatabaseSettings)
     engine = create_engine(
         sqlalchemy_url(database_url(settings)),
         poolclass=NullPool,

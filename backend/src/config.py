@@ -1,10 +1,11 @@
 """The one settings object: process environment first, then `.env`."""
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -47,7 +48,10 @@ class DatabaseSettings(BaseSettings):
         for prefix in _POSTGRES_PREFIXES:
             if value.startswith(prefix):
                 return "postgresql://" + value.removeprefix(prefix)
-        raise ValueError("DATABASE_URL must be a PostgreSQL URL: postgresql://user@host/db")
+        raise ValueError(
+            "must be a PostgreSQL URL (postgresql://user:password@host/db), or empty for the "
+            "embedded PostgreSQL"
+        )
 
     @field_validator("db_pool_size")
     @classmethod
@@ -154,3 +158,17 @@ class Settings(DatabaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def explained(load: Callable[[], SettingsT]) -> SettingsT:
+    """`load()`, or an exit with one line a person can act on instead of a traceback."""
+    try:
+        return load()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        raise SystemExit(f"Configuration error: {problems}") from None

@@ -62,7 +62,7 @@ class Statement:
         return {**self.constants, **values}
 
 
-_DIALECT = PGDialect_psycopg()
+_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]  # SQLAlchemy's own
 
 
 def compiled(expression: ClauseElement) -> Statement:

