@@ -83,6 +83,9 @@ lint: install
 
 # Needs PostgreSQL (BENCH_ADMIN_URL, default the local server) and wrk (installed when missing).
 # WORKERS=2 CONCURRENCY="100 1000" DURATION=20 SCENARIO="mixed large" BENCH_USERS=1000 BENCH_TASKS=20
+# BENCH_BASELINE=<git ref> (e.g. 0e6ec53) also measures the Task API at that ref in the same run:
+# a git worktree with its own venv and throwaway database, removed at the end.
+# BENCH_SKIP_API=1 leaves out this tree's Task API (floor, bare route and any baseline only).
 bench: install
 	cd $(BACKEND) && $(BIN)/python -m bench.run
 

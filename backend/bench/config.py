@@ -1,4 +1,17 @@
-"""What `make bench` measures, from the environment (every variable optional)."""
+"""What `make bench` measures, from the environment (every variable optional).
+
+Two variables choose what is measured beside the floor and the bare route:
+
+- BENCH_BASELINE=<git ref> (e.g. `0e6ec53`) adds the Task API as it was at that commit, as one
+  more row, "Task API (baseline <ref>)", in every scenario of the same run. The bench checks the
+  ref out into a temporary git worktree, builds that checkout its own venv with the project's uv
+  (`uv sync --locked --no-dev`, never downloading a Python), migrates a throwaway database of its
+  own (BENCH_DB_NAME with `_baseline` appended, next to BENCH_ADMIN_URL, even when
+  BENCH_DATABASE_URL is given) and removes worktree and database at the end. Give a ref whose
+  backend runs on PostgreSQL from a `postgresql://` DATABASE_URL and a BETTER_AUTH_SECRET.
+- BENCH_SKIP_API=1 leaves out the Task API of the working tree: only the baseline (if any), the
+  floor and the bare route are run. The schema still comes from the working tree's migrations.
+"""
 
 import os
 from dataclasses import asdict, dataclass
@@ -18,8 +31,8 @@ class Config:
     users: int  # BENCH_USERS
     tasks: int  # BENCH_TASKS: per user
     database_url: str | None  # BENCH_DATABASE_URL: a dedicated database, emptied, never dropped
-    admin_url: str  # BENCH_ADMIN_URL: where the default throwaway database is created
-    database_name: str  # BENCH_DB_NAME: name of that throwaway database
+    admin_url: str  # BENCH_ADMIN_URL: where the throwaway databases are created
+    database_name: str  # BENCH_DB_NAME: name of the throwaway database
     stall_seconds: float  # BENCH_TIMEOUT: a response slower than this is a stall
     large_rows: int  # LARGE_ROWS: table size of the large scenario
     large_tasks: int  # LARGE_TASKS: tasks of its one heavy user
@@ -27,6 +40,8 @@ class Config:
         int  # LIST_CONCURRENCY: connections for the list-latency runs (latency, not load)
     )
     list_duration: int  # LIST_DURATION: seconds per list-latency run
+    baseline: str | None  # BENCH_BASELINE: a git ref whose Task API is measured too (above)
+    skip_api: bool  # BENCH_SKIP_API=1: leave out the working tree's Task API (above)
 
     @classmethod
     def from_env(cls) -> "Config":
@@ -50,12 +65,18 @@ class Config:
             large_tasks=_int("LARGE_TASKS", 10_000),
             list_concurrency=_int("LIST_CONCURRENCY", 1),
             list_duration=_int("LIST_DURATION", 10),
+            baseline=os.environ.get("BENCH_BASELINE", "").strip() or None,
+            skip_api=_flag("BENCH_SKIP_API"),
         )
+
+    @property
+    def baseline_database_name(self) -> str:
+        return f"{self.database_name}_baseline"
 
     def as_dict(self) -> dict[str, Any]:
         settings = asdict(self)
         settings["database_url"] = "(given)" if self.database_url else "(throwaway)"
-        settings["admin_url"] = None if self.database_url else self.admin_url
+        settings["admin_url"] = None if self.database_url and not self.baseline else self.admin_url
         return settings
 
 
@@ -68,3 +89,10 @@ def _int(name: str, default: int) -> int:
     if number < 1:
         raise SystemExit(f"{name} must be at least 1")
     return number
+
+
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value not in ("", "0", "1", "false", "true", "no", "yes"):
+        raise SystemExit(f"{name} must be 1 or 0, not {value!r}")
+    return value in ("1", "true", "yes")

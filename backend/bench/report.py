@@ -12,7 +12,7 @@ from typing import Any
 RESULTS_DIR = Path(__file__).with_name("results")
 
 _COLUMNS = (
-    ("run", "{:<26}"),
+    ("run", "{:<30}"),
     ("conns", "{:>5}"),
     ("req/s", "{:>8}"),
     ("p50 ms", "{:>7}"),
@@ -23,6 +23,7 @@ _COLUMNS = (
     ("sock err", "{:>8}"),
     ("stalls", "{:>6}"),
     ("RSS MiB", "{:>7}"),
+    ("vs floor", "{:>8}"),
     ("vs bare", "{:>7}"),
 )
 
@@ -41,6 +42,7 @@ class Row:
     stalls: int  # responses slower than the stall timeout, or never answered
     peak_rss_mib_per_worker: list[float]
     statuses: dict[str, int]
+    vs_floor: float | None = None  # requests/s as a share of the floor's in the same run
     vs_bare: float | None = None
 
     @classmethod
@@ -63,12 +65,13 @@ class Row:
         )
 
     def cells(self) -> tuple[object, ...]:
-        ratio = f"{self.vs_bare:.0%}" if self.vs_bare is not None else "-"
+        ratios = (self.vs_floor, self.vs_bare)
+        shares = (f"{ratio:.0%}" if ratio is not None else "-" for ratio in ratios)
         rss = f"{max(self.peak_rss_mib_per_worker):.0f}" if self.peak_rss_mib_per_worker else "-"
         return (
             *(self.run, self.connections, f"{self.requests_per_second:.0f}"),
             *(f"{ms:.1f}" for ms in (self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms)),
-            *(self.non_2xx, self.socket_errors, self.stalls, rss, ratio),
+            *(self.non_2xx, self.socket_errors, self.stalls, rss, *shares),
         )
 
 

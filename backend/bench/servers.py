@@ -6,12 +6,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BACKEND_DIR = Path(__file__).resolve().parents[1]
+from bench.checkout import CURRENT, Checkout
+
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
@@ -56,12 +56,18 @@ class Server:
 
 
 def start(
-    name: str, app: str, workers: int, env: dict[str, str], log_dir: Path, ready_path: str = "/"
+    name: str,
+    app: str,
+    workers: int,
+    env: dict[str, str],
+    log_dir: Path,
+    ready_path: str = "/",
+    checkout: Checkout = CURRENT,
 ) -> Server:
     """`uvicorn <app>` with the production flags; returns once every worker answers `ready_path`."""
     port = free_port()
     command = [
-        *(str(Path(sys.executable).with_name("uvicorn")), app),
+        *(checkout.tool("uvicorn"), app),
         *("--host", HOST, "--port", str(port), "--workers", str(workers)),
         *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"),
     ]
@@ -69,7 +75,7 @@ def start(
     with log.open("wb") as output:
         # A session of its own: Ctrl-C reaches the driver only, which then stops the server.
         process = subprocess.Popen(
-            command, cwd=BACKEND_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
+            command, cwd=checkout.backend_dir, env=env, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     server = Server(name, process, port, workers, log)
@@ -93,7 +99,9 @@ def _wait_until_ready(server: Server, path: str) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} server exited; see {server.log}")
-        server._worker_pids = _workers_of(server.process.pid)
+        # uvicorn serves one worker in its own process, and more from child processes.
+        pid = server.process.pid
+        server._worker_pids = _workers_of(pid) if server.workers > 1 else [pid]
         if len(server._worker_pids) >= server.workers and _answers(server.port, path):
             return
         time.sleep(0.2)
