@@ -14,8 +14,9 @@ from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import ClauseElement
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
@@ -75,22 +76,24 @@ class Database:
     """The pool and its bounds. `connection()` is the one way requests reach PostgreSQL."""
 
     def __init__(self, url: str, settings: DatabaseSettings) -> None:
+        self._pool_seconds = settings.db_pool_timeout
         self._work_seconds = settings.db_query_timeout
         self._idle = _IdleConnections(settings.db_ping_after_idle, settings.db_query_timeout)
+        options: dict[str, object] = {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "prepare_threshold": settings.db_prepare_threshold,
+            "connect_timeout": settings.db_connect_timeout,
+        }
+        if "application_name" not in conninfo_to_dict(url):
+            options["application_name"] = "task-api"
         self.pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             url,
             min_size=settings.db_pool_size,
             max_size=settings.db_pool_size,
             timeout=settings.db_pool_timeout,
-            kwargs={
-                "autocommit": True,
-                "row_factory": dict_row,
-                "prepare_threshold": settings.db_prepare_threshold,
-                "connect_timeout": settings.db_connect_timeout,
-                "application_name": "task-api",
-            },
-            check=self._idle.check,
-            reset=self._idle.returned,
+            kwargs=options,
+            configure=self._idle.created,  # a new connection counts as just used
             open=False,
             name="tasks",
         )
@@ -112,12 +115,34 @@ class Database:
         the pool serves requests someone still waits for.
         """
         asked = time.monotonic()
-        async with self.pool.connection() as connection:
+        connection = await self._checkout(asked + self._pool_seconds)
+        try:
             waited = time.monotonic() - asked > _WAITED_SECONDS
             if waited and client_gone is not None and await client_gone():
                 raise RequestAbandonedError
             async with within(self._work_seconds):
                 yield connection
+        finally:
+            # Stamped here, not in the pool's `reset` hook: with a hook the pool hands every
+            # return to a background worker, and the next request waits for it.
+            self._idle.used(connection)
+            await self.pool.putconn(connection)
+
+    async def _checkout(self, deadline: float) -> Connection:
+        """A pooled connection known to be alive: one that idled too long is pinged first.
+
+        A dead one is closed (the pool replaces it) and the next is tried at once, until the
+        deadline: after a Neon compute suspended, every idle connection may be dead.
+        """
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PoolTimeout(f"no live connection within {self._pool_seconds:g} s")
+            connection = await self.pool.getconn(timeout=remaining)
+            if await self._idle.alive(connection):
+                return connection
+            await connection.close()
+            await self.pool.putconn(connection)
 
 
 @asynccontextmanager
@@ -158,21 +183,28 @@ class _IdleConnections:
     """Pings a pooled connection before use only when it sat idle for `idle_seconds` or more.
 
     Neon suspends an idle compute and poolers drop idle clients, so a connection that waited in
-    the pool may be dead: ping it first, and the pool replaces it if the ping fails. A connection
-    in steady use is alive, and pinging it on every checkout would add a round trip per request.
+    the pool may be dead. A connection in steady use is alive, and pinging it on every checkout
+    would add a round trip per request.
     """
 
     def __init__(self, idle_seconds: float, ping_seconds: float) -> None:
         self._idle_seconds = idle_seconds
         self._ping_seconds = ping_seconds
-        self._returned_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
+        self._used_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
 
-    async def returned(self, connection: Connection) -> None:
-        self._returned_at[connection] = time.monotonic()
+    def used(self, connection: Connection) -> None:
+        self._used_at[connection] = time.monotonic()
 
-    async def check(self, connection: Connection) -> None:
-        returned_at = self._returned_at.get(connection)
-        if returned_at is None or time.monotonic() - returned_at < self._idle_seconds:
-            return  # new, or busy recently
-        async with within(self._ping_seconds):
-            await connection.execute("SELECT 1")
+    async def created(self, connection: Connection) -> None:
+        self.used(connection)
+
+    async def alive(self, connection: Connection) -> bool:
+        used_at = self._used_at.get(connection, 0.0)
+        if time.monotonic() - used_at < self._idle_seconds:
+            return True  # busy recently
+        try:
+            async with within(self._ping_seconds):
+                await connection.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True

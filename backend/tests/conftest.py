@@ -2,7 +2,10 @@
 database per test."""
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -43,12 +46,16 @@ def database_name(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def embedded_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def embedded_server_url() -> Iterator[str]:
     """This run's own embedded PostgreSQL, in a temporary folder deleted afterwards."""
-    server = embedded_server(tmp_path_factory.mktemp("postgres") / "data", keep_data=False)
+    # Not under pytest's temporary root: each pytest run that starts resets that root's
+    # permissions, which would lock the server's own user out of a concurrent run's data.
+    root = Path(tempfile.mkdtemp(prefix="task-api-test-pg-"))
+    server = embedded_server(root / "data", keep_data=False)
     url: str = server.get_uri()
     yield url
     server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", params=DATABASES, ids=database_name)

@@ -1,7 +1,6 @@
 """Layer three of isolation: every query is scoped to one owner."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -186,10 +185,8 @@ class TaskService:
     def _this(self, task_id: int) -> dict[str, object]:
         return {"task_id": task_id, "owner": self._owner_id}
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        async with self._database.connection(self._client_gone) as connection:
-            yield connection
+    def _connection(self) -> AbstractAsyncContextManager[Connection]:
+        return self._database.connection(self._client_gone)
 
 
 async def _execute(connection: Connection, statement: Statement, values: dict[str, object]) -> Any:

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 from jose import jwt
-from sqlalchemy import Engine
 
 from src.config import Settings
 from src.main import create_app

@@ -4,12 +4,10 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, col, select
 
-from src.models.idempotency_key import IdempotencyKey
-from src.models.task import Task, utc_now
+from src.models.task import utc_now
 from src.services.idempotency import KEY_TTL
-from tests.conftest import AuthHeaders
+from tests.conftest import AuthHeaders, SqlConnection
 
 ALICE = "/api/alice/tasks"
 BODY = {"title": "Buy milk", "description": "2L"}
@@ -24,12 +22,13 @@ def _keyed(headers: dict[str, str], key: str = "key-1") -> dict[str, str]:
     return headers | {"Idempotency-Key": key}
 
 
-def _task_count(session: Session) -> int:
-    return len(session.exec(select(Task)).all())
+def _task_count(sql: SqlConnection) -> int:
+    [row] = sql.execute("SELECT count(*) AS n FROM tasks").fetchall()
+    return int(row["n"])
 
 
 def test_retry_with_same_key_and_body_replays_the_original_201(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
     first = client.post(ALICE, json=BODY, headers=_keyed(alice))
 
@@ -43,11 +42,11 @@ def test_retry_with_same_key_and_body_replays_the_original_201(
         None,
         "true",
     )
-    assert _task_count(session) == 1
+    assert _task_count(sql) == 1
 
 
 def test_retry_with_reordered_keys_and_padded_title_is_the_same_request(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
     first = client.post(ALICE, json=BODY, headers=_keyed(alice))
 
@@ -56,11 +55,11 @@ def test_retry_with_reordered_keys_and_padded_title_is_the_same_request(
     )
 
     assert retry.json()["id"] == first.json()["id"]
-    assert _task_count(session) == 1
+    assert _task_count(sql) == 1
 
 
 def test_same_key_with_different_body_returns_422_and_creates_nothing(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
     client.post(ALICE, json=BODY, headers=_keyed(alice))
 
@@ -77,30 +76,30 @@ def test_same_key_with_different_body_returns_422_and_creates_nothing(
             }
         ]
     }
-    assert _task_count(session) == 1
+    assert _task_count(sql) == 1
 
 
 def test_different_keys_create_different_tasks(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
     first = client.post(ALICE, json=BODY, headers=_keyed(alice, "a"))
     second = client.post(ALICE, json=BODY, headers=_keyed(alice, "b"))
 
     assert first.json()["id"] != second.json()["id"]
-    assert _task_count(session) == 2
+    assert _task_count(sql) == 2
 
 
 def test_creates_without_a_key_are_never_deduplicated(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
     client.post(ALICE, json=BODY, headers=alice)
     client.post(ALICE, json=BODY, headers=alice)
 
-    assert _task_count(session) == 2
+    assert _task_count(sql) == 2
 
 
 def test_keys_are_scoped_per_user(
-    client: TestClient, auth_headers: AuthHeaders, session: Session
+    client: TestClient, auth_headers: AuthHeaders, sql: SqlConnection
 ) -> None:
     mine = client.post(ALICE, json=BODY, headers=_keyed(auth_headers("alice")))
 
@@ -109,7 +108,7 @@ def test_keys_are_scoped_per_user(
     assert theirs.status_code == 201
     assert "Idempotent-Replayed" not in theirs.headers
     assert (theirs.json()["user_id"], mine.json()["user_id"]) == ("bob", "alice")
-    assert _task_count(session) == 2
+    assert _task_count(sql) == 2
 
 
 def test_retry_after_the_task_changed_or_was_deleted_replays_the_original(
@@ -128,24 +127,24 @@ def test_retry_after_the_task_changed_or_was_deleted_replays_the_original(
 
 
 def test_expired_key_is_ignored_and_purged(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
     first = client.post(ALICE, json=BODY, headers=_keyed(alice))
-    _age_keys(session, "alice", KEY_TTL + timedelta(seconds=1))
+    _age_keys(sql, "alice", KEY_TTL + timedelta(seconds=1))
 
     again = client.post(ALICE, json={"title": "other"}, headers=_keyed(alice))
 
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
-    record = session.exec(select(IdempotencyKey)).one()
-    assert record.task_id == again.json()["id"]
+    records = sql.execute("SELECT task_id FROM idempotency_keys").fetchall()
+    assert records == [{"task_id": again.json()["id"]}]
 
 
 def test_key_just_inside_ttl_is_still_replayed(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
     first = client.post(ALICE, json=BODY, headers=_keyed(alice))
-    _age_keys(session, "alice", KEY_TTL - timedelta(minutes=1))
+    _age_keys(sql, "alice", KEY_TTL - timedelta(minutes=1))
 
     retry = client.post(ALICE, json=BODY, headers=_keyed(alice))
 
@@ -153,17 +152,20 @@ def test_key_just_inside_ttl_is_still_replayed(
 
 
 def test_keyed_create_purges_only_the_callers_expired_keys(
-    client: TestClient, auth_headers: AuthHeaders, session: Session
+    client: TestClient, auth_headers: AuthHeaders, sql: SqlConnection
 ) -> None:
     for user, key in (("alice", "old"), ("bob", "old")):
         client.post(f"/api/{user}/tasks", json=BODY, headers=_keyed(auth_headers(user), key))
     for user in ("alice", "bob"):
-        _age_keys(session, user, KEY_TTL * 2)
+        _age_keys(sql, user, KEY_TTL * 2)
 
     client.post(ALICE, json=BODY, headers=_keyed(auth_headers("alice"), "new"))
 
-    remaining = session.exec(select(IdempotencyKey.user_id, IdempotencyKey.key)).all()
-    assert sorted(map(tuple, remaining)) == [("alice", "new"), ("bob", "old")]
+    remaining = sql.execute("SELECT user_id, key FROM idempotency_keys ORDER BY user_id, key")
+    assert remaining.fetchall() == [
+        {"user_id": "alice", "key": "new"},
+        {"user_id": "bob", "key": "old"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -172,7 +174,7 @@ def test_keyed_create_purges_only_the_callers_expired_keys(
     ids=["empty", "too-long", "non-ascii", "control-char"],
 )
 def test_invalid_idempotency_key_returns_422_naming_the_header(
-    client: TestClient, alice: dict[str, str], session: Session, key: str
+    client: TestClient, alice: dict[str, str], sql: SqlConnection, key: str
 ) -> None:
     # Bytes, because httpx refuses non-ASCII text headers; they reach the server as sent.
     headers: dict[str, str | bytes] = {**alice, "Idempotency-Key": key.encode("latin-1")}
@@ -181,7 +183,7 @@ def test_invalid_idempotency_key_returns_422_naming_the_header(
 
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
-    assert _task_count(session) == 0
+    assert _task_count(sql) == 0
 
 
 @pytest.mark.parametrize("key", ["k" * 255, "a b ~!\"#$%&'()*+,-./:;<=>?@[]^_`{|}"])
@@ -195,19 +197,20 @@ def test_longest_and_punctuated_keys_are_accepted(
 
 
 def test_invalid_body_with_a_key_returns_422_and_records_no_key(
-    client: TestClient, alice: dict[str, str], session: Session
+    client: TestClient, alice: dict[str, str], sql: SqlConnection
 ) -> None:
-    client.post(ALICE, json={"title": ""}, headers=_keyed(alice))
+    invalid = client.post(ALICE, json={"title": ""}, headers=_keyed(alice))
+    recorded = sql.execute("SELECT key FROM idempotency_keys").fetchall()
 
     response = client.post(ALICE, json=BODY, headers=_keyed(alice))
 
+    assert (invalid.status_code, recorded) == (422, [])
     assert response.status_code == 201
     assert "Idempotent-Replayed" not in response.headers
 
 
-def _age_keys(session: Session, user_id: str, age: timedelta) -> None:
-    with session.begin():
-        for record in session.exec(
-            select(IdempotencyKey).where(col(IdempotencyKey.user_id) == user_id)
-        ):
-            record.created_at = utc_now() - age
+def _age_keys(sql: SqlConnection, user_id: str, age: timedelta) -> None:
+    sql.execute(
+        "UPDATE idempotency_keys SET created_at = %(at)s WHERE user_id = %(user)s",
+        {"at": utc_now() - age, "user": user_id},
+    )

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
 from src.config import Settings
 from src.logs import JsonFormatter, RequestContextFilter
@@ -53,9 +52,7 @@ def test_error_responses_carry_the_request_id(client: TestClient, path: str) -> 
     assert response.headers["X-Request-ID"] == "rid-1"
 
 
-def test_unhandled_error_500_carries_the_request_id(
-    settings: Settings
-) -> None:
+def test_unhandled_error_500_carries_the_request_id(settings: Settings) -> None:
     app = create_app(settings)
 
     @app.get("/boom")

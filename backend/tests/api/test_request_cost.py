@@ -1,14 +1,15 @@
-"""What one request costs in thread hops: one, the route's own, whatever it answers."""
+"""What one request costs: no thread hop, and for the common requests one statement."""
 
 import gc
-import sqlite3
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
 
 import anyio.to_thread
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, event
+from psycopg import AsyncCursor
+from psycopg.pq import TransactionStatus
 
 from tests.conftest import AuthHeaders
 
@@ -52,7 +53,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.parametrize(
     ("method", "path", "body", "extra", "expected", "present"), ROUTES.values(), ids=ROUTES.keys()
 )
-def test_each_route_makes_one_thread_hop(
+def test_each_route_runs_on_the_event_loop_without_a_thread_hop(
     client: TestClient,
     auth_headers: AuthHeaders,
     create_task: CreateTask,
@@ -76,63 +77,102 @@ def test_each_route_makes_one_thread_hop(
 
     assert response.status_code == expected, response.text
     assert present <= set(response.headers)
-    assert len(hops) == 1, hops  # the route itself; auth and shaping the response add none
+    # Auth, the route, the database and the response all run on the event loop: a sync
+    # dependency or driver call would queue every request for a threadpool thread.
+    assert hops == []
+
+
+class Sent(NamedTuple):
+    """A statement the app sent, with its connection's transaction state around it."""
+
+    verb: str
+    before: TransactionStatus  # IDLE: no BEGIN came first
+    after: TransactionStatus  # IDLE: committed by itself; nothing left to COMMIT or roll back
+
+
+IDLE = TransactionStatus.IDLE
+IN_TRANSACTION = TransactionStatus.INTRANS
+
+
+@contextmanager
+def statements_sent() -> Iterator[list[Sent]]:
+    """Every statement any async psycopg connection (the app's pool) executes in the block.
+
+    Each goes through `AsyncCursor.execute`, a ping of an idle connection included; BEGIN and
+    COMMIT do not, and show as the transaction state the statements between them run in.
+    """
+    sent: list[Sent] = []
+    real_execute: Callable[..., Awaitable[AsyncCursor[object]]] = AsyncCursor.execute
+
+    async def recording(
+        cursor: AsyncCursor[object], query: object, *args: object, **kwargs: object
+    ) -> AsyncCursor[object]:
+        before = cursor.connection.info.transaction_status
+        result = await real_execute(cursor, query, *args, **kwargs)
+        verb = str(query).split(maxsplit=1)[0].upper()
+        sent.append(Sent(verb, before, cursor.connection.info.transaction_status))
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AsyncCursor, "execute", recording)
+        yield sent
 
 
 # The requests a frontend sends most, each without If-Match or Idempotency-Key.
 SINGLE_STATEMENT = {
-    "list": ("GET", "", None),
-    "create": ("POST", "", {"title": "t"}),
-    "read": ("GET", "/{id}", None),
-    "replace": ("PUT", "/{id}", {"title": "t2"}),
-    "patch": ("PATCH", "/{id}", {"completed": True}),
-    "delete": ("DELETE", "/{id}", None),
+    "list": ("GET", "", None, "SELECT"),
+    "create": ("POST", "", {"title": "t"}, "INSERT"),
+    "read": ("GET", "/{id}", None, "SELECT"),
+    "replace": ("PUT", "/{id}", {"title": "t2"}, "UPDATE"),
+    "patch": ("PATCH", "/{id}", {"completed": True}, "UPDATE"),
+    "delete": ("DELETE", "/{id}", None, "DELETE"),
 }
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body"), SINGLE_STATEMENT.values(), ids=SINGLE_STATEMENT
+    ("method", "path", "body", "verb"), SINGLE_STATEMENT.values(), ids=SINGLE_STATEMENT
 )
 def test_common_requests_send_one_statement_in_autocommit(
     client: TestClient,
-    settings: Settings,
     auth_headers: AuthHeaders,
     create_task: CreateTask,
     method: str,
     path: str,
     body: dict[str, object] | None,
+    verb: str,
 ) -> None:
     task_id = create_task("alice")["id"]
-    sent: list[tuple[str, bool]] = []
-    returned: list[bool] = []
 
-    def statement(connection: Connection, _cursor: object, text: str, *_: object) -> None:
-        sent.append((text.split()[0], _autocommits(connection.connection.dbapi_connection)))
-
-    def checkin(dbapi_connection: Any, _record: object) -> None:
-        returned.append(_autocommits(dbapi_connection))
-
-    event.listen(clean_engine, "before_cursor_execute", statement)
-    event.listen(clean_engine, "checkin", checkin)
-    try:
+    with statements_sent() as sent:
         response = client.request(
             method, ALICE + path.format(id=task_id), json=body, headers=auth_headers("alice")
         )
-    finally:
-        event.remove(clean_engine, "before_cursor_execute", statement)
-        event.remove(clean_engine, "checkin", checkin)
 
     assert response.status_code < 300, response.text
-    # One statement, committing itself: no BEGIN, no COMMIT, no second query.
-    assert [autocommit for _, autocommit in sent] == [True], sent
-    # Returned to the pool still in autocommit: resetting it would cost a round trip of its own.
-    assert returned == [True]
+    # One statement, committing itself: no BEGIN, no COMMIT, no second query, no reset when
+    # the connection goes back to the pool.
+    assert sent == [Sent(verb, IDLE, IDLE)]
 
 
-def _autocommits(dbapi_connection: Any) -> bool:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        return dbapi_connection.isolation_level is None
-    return bool(dbapi_connection.autocommit)
+def test_conditional_write_runs_its_statements_in_one_transaction(
+    client: TestClient, auth_headers: AuthHeaders, create_task: CreateTask
+) -> None:
+    # The other side of the test above: a BEGIN does show, so "one statement" is not vacuous.
+    task_id = create_task("alice")["id"]
+    etag = client.get(f"{ALICE}/{task_id}", headers=auth_headers("alice")).headers["ETag"]
+
+    with statements_sent() as sent:
+        response = client.put(
+            f"{ALICE}/{task_id}",
+            json={"title": "t2"},
+            headers=auth_headers("alice") | {"If-Match": etag},
+        )
+
+    assert response.status_code == 200, response.text
+    assert sent == [
+        Sent("SELECT", IN_TRANSACTION, IN_TRANSACTION),  # ... FOR UPDATE: the row waits for us
+        Sent("UPDATE", IN_TRANSACTION, IN_TRANSACTION),
+    ]
 
 
 def test_serving_process_collects_cycles_rarely_and_never_rescans_start_up_objects() -> None:

@@ -6,7 +6,6 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
 from src.config import Settings
 from src.main import create_app
@@ -335,8 +334,7 @@ def test_unexpected_error_returns_500_without_trace(
 
 
 def test_cors_preflight_allows_configured_origin(settings: Settings) -> None:
-    app = create_app(
-        settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}))
+    app = create_app(settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}))
     with TestClient(app) as client:
         allowed = client.options(ALICE, headers=_preflight("http://localhost:3000"))
         denied = client.options(ALICE, headers=_preflight("http://evil.example"))

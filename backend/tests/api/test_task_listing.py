@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+
 from tests.conftest import AuthHeaders, SqlConnection
 
 CreateTask = Callable[..., dict[str, object]]

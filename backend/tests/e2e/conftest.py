@@ -1,8 +1,8 @@
 """A real server, real pages and headless Chromium (Debian's; Playwright never downloads one).
 
 The API runs as `uvicorn src.main:app` in a subprocess on a socket this process bound to a free
-port, over an SQLite file migrated by Alembic. Two small static servers give the browser two more
-origins, one of them listed in CORS_ORIGINS.
+port, over the test run's PostgreSQL (`database_url`), emptied before each test. Two small static
+servers give the browser two more origins, one of them listed in CORS_ORIGINS.
 """
 
 import os
@@ -20,11 +20,8 @@ from socket import socket
 
 import httpx
 import pytest
-from alembic.config import Config
 from playwright.sync_api import Browser, BrowserContext, Playwright, Route, sync_playwright
-from sqlalchemy import create_engine
 
-from alembic import command
 from tests.conftest import TEST_SECRET
 from tests.external import need
 
@@ -132,11 +129,17 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         """Keep page loads out of the test output."""
 
 
+@pytest.fixture
+def api_server(served_api: ApiServer, clean_database: str) -> ApiServer:
+    """The served API, its database emptied for this test (the server keeps running)."""
+    return served_api
+
+
 @pytest.fixture(scope="package")
-def api_server(origins: Origins, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+def served_api(
+    database_url: str, origins: Origins, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
     workdir = tmp_path_factory.mktemp("api")
-    database_url = f"sqlite:///{workdir / 'tasks.db'}"
-    _migrate(database_url)
     env = os.environ | {
         "BETTER_AUTH_SECRET": TEST_SECRET,
         "DATABASE_URL": database_url,
@@ -164,17 +167,6 @@ def api_server(origins: Origins, tmp_path_factory: pytest.TempPathFactory) -> It
         finally:
             server.terminate()
             server.wait(timeout=10)
-
-
-def _migrate(database_url: str) -> None:
-    engine = create_engine(database_url)
-    with engine.connect() as connection:
-        config = Config(str(BACKEND_DIR / "alembic.ini"))
-        config.attributes["connection"] = connection
-        config.attributes["configure_logger"] = False
-        command.upgrade(config, "head")
-        connection.commit()
-    engine.dispose()
 
 
 def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -1,203 +1,239 @@
 """Races on a real database: concurrent keyed creates, conditional writes, vanishing rows."""
 
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
-from sqlmodel import Session, SQLModel, select
+from psycopg.errors import LockNotAvailable
 
-from src.config import DatabaseSettings
-from src.db import create_db_engine
-from src.models.task import Task
+from src.config import Settings
+from src.db import Connection, Database
 from src.schemas.requests import TaskCreate, TaskUpdate
 from src.schemas.responses import TaskResponse
 from src.services import task_service
 from src.services.etags import etag_of
-from src.services.idempotency import IdempotencyKeys
+from src.services.idempotency import IdempotencyKeys, KeyRecord
 from src.services.task_service import (
+    CreatedTask,
     PreconditionFailedError,
     TaskNotFoundError,
     TaskService,
 )
-from tests.conftest import AuthHeaders
+from tests.conftest import AuthHeaders, SqlConnection
 
 T = TypeVar("T")
-THREADS = 6
+RACERS = 6
 
 
 @pytest.fixture
-def shared_engine(settings: Settings, tmp_path: Path) -> Iterator[Engine]:
-    """An engine whose sessions get their own connections: in-memory SQLite has only one."""
-    if clean_engine.dialect.name != "sqlite":
-        yield clean_engine
-        return
-    engine = create_db_engine(
-        DatabaseSettings(database_url=f"sqlite:///{tmp_path / 'race.db'}", _env_file=None)
-    )
-    SQLModel.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+async def racing_database(settings: Settings) -> AsyncIterator[Database]:
+    """The app's pool with a connection per racer, every one open before the race starts."""
+    assert settings.database_url is not None
+    database = Database(settings.database_url, settings.model_copy(update={"db_pool_size": RACERS}))
+    await database.open()
+    try:
+        await database.pool.wait()
+        yield database
+    finally:
+        await database.close()
 
 
-def _race(engine: Engine, work: Callable[[TaskService], T]) -> list[T | Exception]:
-    """Run `work` in THREADS threads at once, each on its own connections."""
-    start = threading.Barrier(THREADS)
+async def _race(
+    database: Database, work: Callable[[TaskService], Awaitable[T]]
+) -> list[T | Exception]:
+    """Run `work` RACERS times at once, each on its own connection, released together."""
+    start = asyncio.Barrier(RACERS)
 
-    def run(_: int) -> T | Exception:
-        service = TaskService(engine, "alice")
-        start.wait()
+    async def run() -> T | Exception:
+        service = TaskService(database, "alice")
+        await start.wait()
         try:
-            return work(service)
+            return await work(service)
         except (PreconditionFailedError, TaskNotFoundError) as error:
             return error
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        return list(pool.map(run, range(THREADS)))
+    return list(await asyncio.gather(*(run() for _ in range(RACERS))))
 
 
-def _create(engine: Engine, title: str = "t") -> TaskResponse:
-    return TaskService(engine, "alice").create(TaskCreate(title=title))
+def _tasks(sql: SqlConnection) -> list[TaskResponse]:
+    """Every stored task, read on a connection of its own rather than through the service."""
+    rows = sql.execute("SELECT * FROM tasks ORDER BY id").fetchall()
+    return [TaskResponse.model_validate(row) for row in rows]
 
 
-def _tasks(engine: Engine) -> list[Task]:
-    with Session(engine) as session:
-        return list(session.exec(select(Task)).all())
-
-
-def test_concurrent_creates_with_one_key_create_one_task(shared_engine: Engine) -> None:
-    results = _race(
-        shared_engine, lambda tasks: tasks.create_once(TaskCreate(title="once"), "same-key")
+@pytest.mark.anyio
+async def test_concurrent_creates_with_one_key_create_one_task(
+    racing_database: Database, sql: SqlConnection
+) -> None:
+    results = await _race(
+        racing_database, lambda tasks: tasks.create_once(TaskCreate(title="once"), "same-key")
     )
 
-    created = [r for r in results if isinstance(r, task_service.CreatedTask)]
-    assert len(created) == THREADS
+    created = [r for r in results if isinstance(r, CreatedTask)]
+    assert len(created) == RACERS
     assert len({c.task.id for c in created}) == 1
-    assert sorted(c.replayed for c in created) == [False] + [True] * (THREADS - 1)
-    assert len(_tasks(shared_engine)) == 1
+    assert sorted(c.replayed for c in created) == [False] + [True] * (RACERS - 1)
+    assert [t.id for t in _tasks(sql)] == [created[0].task.id]
 
 
-def test_concurrent_writes_with_one_etag_let_exactly_one_through(shared_engine: Engine) -> None:
-    task = _create(shared_engine)
+@pytest.mark.anyio
+async def test_concurrent_writes_with_one_etag_let_exactly_one_through(
+    racing_database: Database, sql: SqlConnection
+) -> None:
+    task = await TaskService(racing_database, "alice").create(TaskCreate(title="t"))
     etag = etag_of(task)
 
-    results = _race(
-        shared_engine,
-        lambda tasks: tasks.replace(task.id, TaskUpdate(title="mine"), etag),
+    results = await _race(
+        racing_database, lambda tasks: tasks.replace(task.id, TaskUpdate(title="mine"), etag)
     )
 
     winners = [r for r in results if isinstance(r, TaskResponse)]
     assert len(winners) == 1
     assert all(isinstance(r, PreconditionFailedError) for r in results if r not in winners)
-    assert etag_of(_tasks(shared_engine)[0]) == etag_of(winners[0])
+    assert [etag_of(t) for t in _tasks(sql)] == [etag_of(winners[0])]
 
 
-@pytest.mark.parametrize("operation", ["replace", "delete"])
-def test_change_landing_between_check_and_write_returns_412(
-    shared_engine: Engine, monkeypatch: pytest.MonkeyPatch, operation: str
+CONDITIONAL_WRITES: dict[str, Callable[[TaskService, int, str], Awaitable[object]]] = {
+    "replace": lambda tasks, task_id, etag: tasks.replace(task_id, TaskUpdate(title="mine"), etag),
+    "set_completed": lambda tasks, task_id, etag: tasks.set_completed(task_id, True, etag),
+    "delete": lambda tasks, task_id, etag: tasks.delete(task_id, etag),
+}
+AFTER_CONDITIONAL_WRITE = {
+    "replace": [("mine", False)],
+    "set_completed": [("original", True)],
+    "delete": [],
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("operation", CONDITIONAL_WRITES, ids=CONDITIONAL_WRITES)
+async def test_write_from_elsewhere_cannot_land_between_if_match_check_and_write(
+    database: Database, sql: SqlConnection, monkeypatch: pytest.MonkeyPatch, operation: str
 ) -> None:
-    _skip_where_the_read_locks_the_row(shared_engine, operation)
-    task = _create(shared_engine, "original")
-    etag = etag_of(task)
+    service = TaskService(database, "alice")
+    task = await service.create(TaskCreate(title="original"))
+    attempts: list[str] = []
 
-    def check_then_someone_else_writes(checked: Task) -> str:
-        tag = etag_of(checked)
-        TaskService(shared_engine, "alice").replace(checked.id, TaskUpdate(title="theirs"))  # type: ignore[arg-type]
-        return tag
+    def check_while_someone_else_writes(checked: TaskResponse) -> str:
+        # Between the If-Match check and the write: a write on another connection must wait
+        # for this one to commit (here it gives up waiting), or it would be lost or ignored.
+        attempts.append(_try_write(sql, checked.id, "theirs"))
+        return etag_of(checked)
 
-    monkeypatch.setattr(task_service, "etag_of", check_then_someone_else_writes)
-    service = TaskService(shared_engine, "alice")
-    with pytest.raises(PreconditionFailedError):
-        if operation == "replace":
-            service.replace(task.id, TaskUpdate(title="mine"), etag)
-        else:
-            service.delete(task.id, etag)
+    monkeypatch.setattr(task_service, "etag_of", check_while_someone_else_writes)
+    await CONDITIONAL_WRITES[operation](service, task.id, etag_of(task))
 
-    assert [t.title for t in _tasks(shared_engine)] == ["theirs"]
+    assert attempts == ["waited for the row lock"]
+    assert [(t.title, t.completed) for t in _tasks(sql)] == AFTER_CONDITIONAL_WRITE[operation]
 
 
-def test_task_deleted_between_read_and_write_returns_not_found(
-    shared_engine: Engine, monkeypatch: pytest.MonkeyPatch
+def _try_write(sql: SqlConnection, task_id: int, title: str) -> str:
+    # The event loop is blocked here, so the service's transaction cannot end meanwhile: if the
+    # row is locked, this times out however short the limit.
+    try:
+        with sql.transaction():
+            sql.execute("SET LOCAL lock_timeout = '10ms'")
+            sql.execute("UPDATE tasks SET title = %s WHERE id = %s", (title, task_id))
+    except LockNotAvailable:
+        return "waited for the row lock"
+    return "written"
+
+
+UNCONDITIONAL_WRITES: dict[str, Callable[[TaskService, int], Awaitable[object]]] = {
+    "replace": lambda tasks, task_id: tasks.replace(task_id, TaskUpdate(title="mine")),
+    "set_completed": lambda tasks, task_id: tasks.set_completed(task_id, True),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("operation", UNCONDITIONAL_WRITES, ids=UNCONDITIONAL_WRITES)
+async def test_task_deleted_between_one_statement_write_and_locked_write_is_not_found(
+    database: Database, sql: SqlConnection, monkeypatch: pytest.MonkeyPatch, operation: str
 ) -> None:
-    _skip_where_the_read_locks_the_row(shared_engine, "set_completed")
-    task = _create(shared_engine)
-    real_touch = task_service._touch
+    service = TaskService(database, "alice")
+    task = await service.create(TaskCreate(title="t"))
+    real_locked = TaskService._locked
 
-    def delete_elsewhere_then_touch(target: Task) -> None:
-        TaskService(shared_engine, "alice").delete(target.id)  # type: ignore[arg-type]
-        real_touch(target)
+    async def delete_elsewhere_then_lock(
+        self: TaskService, connection: Connection, task_id: int
+    ) -> TaskResponse:
+        sql.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
+        return await real_locked(self, connection, task_id)
 
     # A clock behind the stored version makes the one-statement write step aside for the
     # locked read-then-write, which is where a row can vanish between the two.
     _set_clock(monkeypatch, task.updated_at - timedelta(seconds=1))
-    monkeypatch.setattr(task_service, "_touch", delete_elsewhere_then_touch)
+    monkeypatch.setattr(TaskService, "_locked", delete_elsewhere_then_lock)
+
     with pytest.raises(TaskNotFoundError):
-        TaskService(shared_engine, "alice").set_completed(task.id, True)
+        await UNCONDITIONAL_WRITES[operation](service, task.id)
+    assert _tasks(sql) == []
 
 
-@pytest.mark.parametrize("behind", [timedelta(0), timedelta(hours=1)])
-def test_write_with_clock_at_or_behind_the_version_still_advances_it(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, behind: timedelta
+@pytest.mark.anyio
+@pytest.mark.parametrize("behind", [timedelta(0), timedelta(hours=1)], ids=["at", "behind"])
+async def test_write_with_clock_at_or_behind_the_version_still_advances_it(
+    database: Database, monkeypatch: pytest.MonkeyPatch, behind: timedelta
 ) -> None:
-    service = TaskService(clean_engine, "alice")
-    task = service.create(TaskCreate(title="t"))
+    service = TaskService(database, "alice")
+    task = await service.create(TaskCreate(title="t"))
     _set_clock(monkeypatch, task.updated_at - behind)
 
-    done = service.set_completed(task.id, True)
-    renamed = service.replace(task.id, TaskUpdate(title="u"))
+    done = await service.set_completed(task.id, True)
+    renamed = await service.replace(task.id, TaskUpdate(title="u"))
 
     assert (done.completed, renamed.title, renamed.completed) == (True, "u", True)
     assert task.updated_at < done.updated_at < renamed.updated_at
-    assert service.get(task.id) == renamed
+    assert await service.get(task.id) == renamed
 
 
 def _set_clock(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
     monkeypatch.setattr(task_service, "utc_now", lambda: moment)
 
 
-def test_lost_key_lookup_race_replays_the_winner(
-    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.anyio
+async def test_lost_key_lookup_race_replays_the_winner(
+    database: Database, sql: SqlConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    service = TaskService(clean_engine, "alice")
-    winner = service.create_once(TaskCreate(title="t"), "k")
+    service = TaskService(database, "alice")
+    winner = await service.create_once(TaskCreate(title="t"), "k")
     real_find = IdempotencyKeys.find
     calls: list[str] = []
 
-    def miss_once(self: IdempotencyKeys, key: str, now: object) -> object:
+    async def miss_once(self: IdempotencyKeys, key: str, now: datetime) -> KeyRecord | None:
         # The first lookup runs "before" the winner committed; the retry sees it.
         calls.append(key)
-        return None if len(calls) == 1 else real_find(self, key, now)  # type: ignore[arg-type]
+        return None if len(calls) == 1 else await real_find(self, key, now)
 
     monkeypatch.setattr(IdempotencyKeys, "find", miss_once)
-    loser = service.create_once(TaskCreate(title="t"), "k")
+    loser = await service.create_once(TaskCreate(title="t"), "k")
 
-    assert (loser.task.id, loser.replayed) == (winner.task.id, True)
-    assert len(calls) == 2
-    assert len(session.exec(select(Task)).all()) == 1
+    assert (loser.task, loser.replayed) == (winner.task, True)
+    assert calls == ["k", "k"]
+    assert [t.id for t in _tasks(sql)] == [winner.task.id]
 
 
 def test_key_collision_whose_record_cannot_be_read_returns_409(
-    client: TestClient, auth_headers: AuthHeaders, monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    auth_headers: AuthHeaders,
+    sql: SqlConnection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     headers = auth_headers("alice") | {"Idempotency-Key": "k"}
-    client.post("/api/alice/tasks", json={"title": "t"}, headers=headers)
-    monkeypatch.setattr(IdempotencyKeys, "find", lambda *_: None)
+    first = client.post("/api/alice/tasks", json={"title": "t"}, headers=headers)
 
+    async def never_found(self: IdempotencyKeys, key: str, now: datetime) -> None:
+        return None
+
+    monkeypatch.setattr(IdempotencyKeys, "find", never_found)
     response = client.post("/api/alice/tasks", json={"title": "t"}, headers=headers)
 
-    assert response.status_code == 409
+    assert response.status_code == 409, response.text
     assert response.headers["Retry-After"] == "1"
-    assert "still being processed" in response.json()["detail"]
-
-
-def _skip_where_the_read_locks_the_row(engine: Engine, operation: str) -> None:
-    # On PostgreSQL, replace and set_completed read with SELECT ... FOR UPDATE: a competing write
-    # waits for our commit and cannot land in between (tests/robustness covers that wait), so
-    # this injected interleaving would only deadlock. SQLite ignores FOR UPDATE and needs the pin.
-    if engine.dialect.name == "postgresql" and operation != "delete":
-        pytest.skip("the row lock taken by the read makes this interleaving impossible")
+    assert response.json() == {
+        "detail": "A request with this Idempotency-Key is still being processed; retry shortly"
+    }
+    assert [t.id for t in _tasks(sql)] == [first.json()["id"]]  # the collision created nothing

@@ -13,10 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import SQLModel
 
-from src.config import DatabaseSettings
-from src.db import create_db_engine
 from tests.conftest import TEST_SECRET, make_token
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
@@ -45,12 +42,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The test run's database, served; what these tests read needs no particular rows."""
     tmp = tmp_path_factory.mktemp("served")
-    database_url = f"sqlite:///{tmp / 'tasks.db'}"
-    engine = create_db_engine(DatabaseSettings(database_url=database_url, _env_file=None))
-    SQLModel.metadata.create_all(engine)
-    engine.dispose()
     (tmp / "prometheus").mkdir()
     port = _free_port()
     env = {

@@ -1,14 +1,19 @@
 """The table model and the request schemas that guard it."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
-from sqlmodel import Session
 
+from src.config import Settings
+from src.db import Database
 from src.models.task import Task
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TaskResponse
+from src.services.task_service import TaskService
+from tests.conftest import SqlConnection
 
 
 def test_task_defaults_not_completed_with_equal_utc_timestamps() -> None:
@@ -21,18 +26,42 @@ def test_task_defaults_not_completed_with_equal_utc_timestamps() -> None:
     assert abs(task.updated_at - task.created_at) < timedelta(seconds=1)
 
 
-def test_task_timestamps_round_trip_as_aware_utc(session: Session) -> None:
+@pytest.mark.anyio
+async def test_task_timestamps_round_trip_as_aware_utc_whatever_the_session_time_zone(
+    settings: Settings, sql: SqlConnection
+) -> None:
+    # Stored at +05:00, read by a session in Newfoundland time (-03:30): the same instant, in UTC.
     moment = datetime(2026, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=5)))
-    task = Task(user_id="alice", title="t", created_at=moment, updated_at=moment)
-    with session.begin():
-        session.add(task)
-    session.expunge_all()
+    [row] = sql.execute(
+        "INSERT INTO tasks (user_id, title, completed, created_at, updated_at)"
+        " VALUES ('alice', 't', false, %(moment)s, %(moment)s) RETURNING id",
+        {"moment": moment},
+    ).fetchall()
+    async with _one_connection_pool(settings) as database:
+        async with database.connection() as connection:
+            await connection.execute("SET TIME ZONE 'America/St_Johns'")
 
-    loaded = session.get(Task, task.id)
+        loaded = await TaskService(database, "alice").get(row["id"])
 
-    assert loaded is not None
-    assert loaded.created_at == moment
+        async with database.connection() as connection:
+            zone = await (await connection.execute("SHOW TimeZone")).fetchone()
+    assert zone == {"TimeZone": "America/St_Johns"}  # the service read in that session
+    assert (loaded.created_at, loaded.updated_at) == (moment, moment)
     assert loaded.created_at.tzinfo is UTC
+    assert loaded.updated_at.tzinfo is UTC
+
+
+@asynccontextmanager
+async def _one_connection_pool(settings: Settings) -> AsyncIterator[Database]:
+    """The app's pool with one connection, so every use shares its session settings."""
+    single = settings.model_copy(update={"db_pool_size": 1})
+    assert single.database_url is not None
+    database = Database(single.database_url, single)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 def test_task_create_title_is_trimmed() -> None:

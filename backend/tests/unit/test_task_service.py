@@ -1,156 +1,192 @@
 """TaskService against a real database: scoping, changes, not-found."""
 
-from pathlib import Path
+import logging
+from contextlib import AsyncExitStack
 
 import pytest
-from sqlalchemy import Engine, create_engine, event
-from sqlmodel import Session, SQLModel, select
+from psycopg.pq import TransactionStatus
 
-from src.models.task import MAX_TASK_ID, Task
+from src.db import Database
+from src.models.task import MAX_TASK_ID
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
-from src.services.task_service import TaskNotFoundError, TaskService
+from src.services.idempotency import IdempotencyKeyReusedError
+from src.services.task_service import PreconditionFailedError, TaskNotFoundError, TaskService
+from tests.conftest import SqlConnection
+
+pytestmark = pytest.mark.anyio
 
 
-def test_create_sets_owner_from_service_not_input(settings: Settings, session: Session) -> None:
-    task = TaskService(clean_engine, "alice").create(TaskCreate(title="Buy milk"))
-
-    stored = session.exec(select(Task)).one()
-    assert (stored.id, stored.user_id, stored.completed) == (task.id, "alice", False)
-
-
-def test_list_page_returns_only_owner_tasks_newest_first(
-    settings: Settings, session: Session
+async def test_create_sets_owner_from_service_not_input(
+    database: Database, sql: SqlConnection
 ) -> None:
-    alice, bob = TaskService(clean_engine, "alice"), TaskService(clean_engine, "bob")
-    first = alice.create(TaskCreate(title="first"))
-    bob.create(TaskCreate(title="bob's"))
-    second = alice.create(TaskCreate(title="second"))
+    task = await TaskService(database, "alice").create(TaskCreate(title="Buy milk"))
 
-    titles = [task.title for task in alice.list_page(TaskListQuery()).items]
+    stored = sql.execute("SELECT id, user_id, completed FROM tasks").fetchall()
+    assert stored == [{"id": task.id, "user_id": "alice", "completed": False}]
+
+
+async def test_list_page_returns_only_owner_tasks_newest_first(database: Database) -> None:
+    alice, bob = TaskService(database, "alice"), TaskService(database, "bob")
+    first = await alice.create(TaskCreate(title="first"))
+    await bob.create(TaskCreate(title="bob's"))
+    second = await alice.create(TaskCreate(title="second"))
+
+    titles = [task.title for task in (await alice.list_page(TaskListQuery())).items]
 
     assert titles == ["second", "first"]
     assert second.created_at >= first.created_at
 
 
-def test_list_page_same_timestamp_orders_by_id_desc(settings: Settings, session: Session) -> None:
-    service = TaskService(clean_engine, "alice")
-    first = service.create(TaskCreate(title="a"))
-    second = service.create(TaskCreate(title="b"))
-    with session.begin():
-        session.get_one(Task, second.id).created_at = first.created_at
+async def test_list_page_same_timestamp_orders_by_id_desc(
+    database: Database, sql: SqlConnection
+) -> None:
+    service = TaskService(database, "alice")
+    first = await service.create(TaskCreate(title="a"))
+    second = await service.create(TaskCreate(title="b"))
+    sql.execute(
+        "UPDATE tasks SET created_at = %(at)s WHERE id = %(id)s",
+        {"at": first.created_at, "id": second.id},
+    )
 
-    assert [task.id for task in service.list_page(TaskListQuery()).items] == [second.id, first.id]
+    page = await service.list_page(TaskListQuery())
+
+    assert [task.id for task in page.items] == [second.id, first.id]
 
 
-def test_get_other_owner_task_raises_not_found(settings: Settings, session: Session) -> None:
-    task = TaskService(clean_engine, "alice").create(TaskCreate(title="secret"))
+async def test_get_other_owner_task_raises_not_found(database: Database) -> None:
+    task = await TaskService(database, "alice").create(TaskCreate(title="secret"))
 
     with pytest.raises(TaskNotFoundError):
-        TaskService(clean_engine, "bob").get(task.id)
+        await TaskService(database, "bob").get(task.id)
 
 
 @pytest.mark.parametrize("task_id", [0, -1, MAX_TASK_ID + 1, 2**63, 10**20])
-def test_get_id_outside_column_range_raises_not_found(
-    settings: Settings, session: Session, task_id: int
+async def test_get_id_outside_column_range_raises_not_found(
+    database: Database, task_id: int
 ) -> None:
     with pytest.raises(TaskNotFoundError):
-        TaskService(clean_engine, "alice").get(task_id)
+        await TaskService(database, "alice").get(task_id)
 
 
-def test_replace_changes_text_and_advances_updated_at(
-    settings: Settings, session: Session
-) -> None:
-    service = TaskService(clean_engine, "alice")
-    task = service.create(TaskCreate(title="old", description="old text"))
+async def test_replace_changes_text_and_advances_updated_at(database: Database) -> None:
+    service = TaskService(database, "alice")
+    task = await service.create(TaskCreate(title="old", description="old text"))
     created_at, updated_at = task.created_at, task.updated_at
 
-    replaced = service.replace(task.id, TaskUpdate(title="new"))
+    replaced = await service.replace(task.id, TaskUpdate(title="new"))
 
     assert (replaced.title, replaced.description) == ("new", None)
     assert replaced.created_at == created_at
     assert replaced.updated_at > updated_at
 
 
-def test_set_completed_toggles_and_advances_updated_at(
-    settings: Settings, session: Session
-) -> None:
-    service = TaskService(clean_engine, "alice")
-    task = service.create(TaskCreate(title="t"))
+async def test_set_completed_toggles_and_advances_updated_at(database: Database) -> None:
+    service = TaskService(database, "alice")
+    task = await service.create(TaskCreate(title="t"))
     created = task.updated_at
 
-    done_at = service.set_completed(task.id, True).updated_at
-    undone = service.set_completed(task.id, False)
+    done_at = (await service.set_completed(task.id, True)).updated_at
+    undone = await service.set_completed(task.id, False)
 
     assert undone.completed is False
     assert created < done_at < undone.updated_at
 
 
-def test_delete_removes_only_that_task(settings: Settings, session: Session) -> None:
-    service = TaskService(clean_engine, "alice")
-    doomed, kept = service.create(TaskCreate(title="a")), service.create(TaskCreate(title="b"))
+async def test_delete_removes_only_that_task(database: Database) -> None:
+    service = TaskService(database, "alice")
+    doomed = await service.create(TaskCreate(title="a"))
+    kept = await service.create(TaskCreate(title="b"))
 
-    service.delete(doomed.id)
+    await service.delete(doomed.id)
 
-    assert [task.id for task in service.list_page(TaskListQuery()).items] == [kept.id]
+    assert [task.id for task in (await service.list_page(TaskListQuery())).items] == [kept.id]
 
 
-def test_delete_other_owner_task_raises_and_keeps_it(
-    settings: Settings, session: Session
-) -> None:
-    task = TaskService(clean_engine, "alice").create(TaskCreate(title="mine"))
+async def test_delete_other_owner_task_raises_and_keeps_it(database: Database) -> None:
+    task = await TaskService(database, "alice").create(TaskCreate(title="mine"))
 
     with pytest.raises(TaskNotFoundError):
-        TaskService(clean_engine, "bob").delete(task.id)
-    assert TaskService(clean_engine, "alice").get(task.id).title == "mine"
+        await TaskService(database, "bob").delete(task.id)
+    assert (await TaskService(database, "alice").get(task.id)).title == "mine"
 
 
 @pytest.mark.parametrize("task_id", [0, MAX_TASK_ID + 1])
-def test_delete_id_outside_column_range_raises_not_found(
-    settings: Settings, session: Session, task_id: int
+async def test_delete_id_outside_column_range_raises_not_found(
+    database: Database, task_id: int
 ) -> None:
     with pytest.raises(TaskNotFoundError):
-        TaskService(clean_engine, "alice").delete(task_id)
+        await TaskService(database, "alice").delete(task_id)
 
 
-def test_methods_return_every_connection_they_take(settings: Settings) -> None:
-    taken: list[str] = []
+async def test_methods_return_every_connection_they_take_outside_a_transaction(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = TaskService(database, "alice")
+    await database.pool.wait()
+    database.pool.pop_stats()
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
 
-    def out(*_: object) -> None:
-        taken.append("out")
+    task = await service.create(TaskCreate(title="t"))
+    await service.list_page(TaskListQuery(limit=1))  # a full page: a second statement counts
+    await service.get(task.id)
+    await service.set_completed(task.id, True)
+    await service.replace(task.id, TaskUpdate(title="u"), if_match="*")
+    await service.create_once(TaskCreate(title="k"), "key")
+    # Errors raised inside a transaction, and outside one, return their connection too.
+    with pytest.raises(TaskNotFoundError):
+        await service.get(task.id + 100)
+    with pytest.raises(PreconditionFailedError):
+        await service.set_completed(task.id, False, if_match='"stale"')
+    with pytest.raises(IdempotencyKeyReusedError):
+        await service.create_once(TaskCreate(title="other"), "key")
+    await service.delete(task.id, if_match="*")
 
-    def back(*_: object) -> None:
-        taken.append("in")
+    # Every connection can be taken again (the pool returns them in the background): none
+    # leaked, and each comes back idle, not mid-transaction.
+    async with AsyncExitStack() as stack:
+        held = [
+            await stack.enter_async_context(database.pool.connection(timeout=5))
+            for _ in range(database.pool.max_size)
+        ]
+        # The server's own report of each session, as of its last statement.
+        statuses = [connection.info.transaction_status for connection in held]
 
-    event.listen(clean_engine, "checkout", out)
-    event.listen(clean_engine, "checkin", back)
-    service = TaskService(clean_engine, "alice")
-    try:
-        task = service.create(TaskCreate(title="t"))
-        service.list_page(TaskListQuery())
-        service.get(task.id)
-        service.set_completed(task.id, True)
-        service.replace(task.id, TaskUpdate(title="u"), if_match="*")
-        service.create_once(TaskCreate(title="k"), "key")
-        service.delete(task.id)
-    finally:
-        event.remove(clean_engine, "checkout", out)
-        event.remove(clean_engine, "checkin", back)
-
-    assert taken.count("out") == taken.count("in") >= 7
+    assert statuses == [TransactionStatus.IDLE] * database.pool.max_size
+    # The pool had no transaction to roll back (it would warn) and no connection to discard.
+    assert [record.getMessage() for record in caplog.records] == []
+    stats = database.pool.get_stats()
+    assert (stats["requests_num"], stats.get("returns_bad", 0)) == (10 + len(held), 0)
 
 
-def test_service_on_an_engine_not_made_by_the_app_still_commits(tmp_path: Path) -> None:
-    # Its connections do not rest in autocommit: the service must ask for it, or its lone
-    # statements would sit in a transaction that nobody commits and be rolled back.
-    engine = create_engine(f"sqlite:///{tmp_path / 'other.db'}")
-    SQLModel.metadata.create_all(engine)
-    try:
-        task = TaskService(engine, "alice").create(TaskCreate(title="kept"))
-        TaskService(engine, "alice").set_completed(task.id, True)
+async def test_writes_are_committed_when_the_method_returns(
+    database: Database, sql: SqlConnection
+) -> None:
+    # Seen from another connection at once: no write sits in a transaction nobody commits,
+    # whether the method ran one statement (autocommit) or several (its own transaction).
+    service = TaskService(database, "alice")
 
-        with Session(engine) as session:
-            stored = session.exec(select(Task)).one()
-        assert (stored.id, stored.title, stored.completed) == (task.id, "kept", True)
-    finally:
-        engine.dispose()
+    task = await service.create(TaskCreate(title="kept"))
+    after_create = _stored(sql)
+    await service.set_completed(task.id, True)
+    after_complete = _stored(sql)
+    await service.replace(task.id, TaskUpdate(title="renamed"), if_match="*")
+    after_replace = _stored(sql)
+    keyed = await service.create_once(TaskCreate(title="keyed"), "key")
+    after_keyed = _stored(sql)
+    await service.delete(task.id)
+    after_delete = _stored(sql)
+
+    assert after_create == [(task.id, "kept", False)]
+    assert after_complete == [(task.id, "kept", True)]
+    assert after_replace == [(task.id, "renamed", True)]
+    assert after_keyed == [(task.id, "renamed", True), (keyed.task.id, "keyed", False)]
+    assert after_delete == [(keyed.task.id, "keyed", False)]
+    assert sql.execute("SELECT key, task_id FROM idempotency_keys").fetchall() == [
+        {"key": "key", "task_id": keyed.task.id}
+    ]
+
+
+def _stored(sql: SqlConnection) -> list[tuple[int, str, bool]]:
+    rows = sql.execute("SELECT id, title, completed FROM tasks ORDER BY id").fetchall()
+    return [(row["id"], row["title"], row["completed"]) for row in rows]

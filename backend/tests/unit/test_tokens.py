@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from jose import jwt
-from sqlalchemy import Engine
 
 from src.config import Settings, get_settings
 from src.main import create_app
