@@ -3,12 +3,15 @@
 import logging
 import math
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import HTTPException, Path, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import ExpiredSignatureError, JWTError, jwt
 from jose.exceptions import JWTClaimsError
+from pydantic import TypeAdapter, ValidationError
 
 from src.config import Settings
 from src.middleware.jwks import (
@@ -20,36 +23,67 @@ from src.middleware.jwks import (
     unverified_algorithm,
 )
 from src.middleware.request_id import set_user
-from src.schemas.auth import CurrentUser, JWTPayload
+from src.schemas.auth import JWTPayload
 from src.schemas.text import UserId, storable
 
 logger = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
 MAX_TOKEN_BYTES = 8192  # far above any real session token; refuses to parse megabytes of junk
+T = TypeVar("T")
 
 
-class _VerifiedBearer(HTTPBearer):
-    """The OpenAPI document's Bearer scheme, resolved to the header's verified claims.
+# Documented with UserId's constraints but validated by `_validate_user_id`, after the token.
+_USER_ID_PATH = Path(
+    description="The caller's user id (the token's `sub`).",
+    json_schema_extra={"minLength": 1, "maxLength": 255},
+)
+_USER_ID = TypeAdapter(UserId)
 
-    Layer one as the sub-dependency of layer two: FastAPI resolves it before it validates the
-    path, so a request without a valid token is a 401 whatever its path holds, never a 422.
-    One dependency for both the header and its verification: FastAPI spends as much on each
-    dependency it resolves as on the rest of a request.
+
+class OwnerBearer(HTTPBearer, Generic[T]):
+    """Layers one and two as the task routes' one dependency, resolved to `bind(owner)`.
+
+    The OpenAPI document's Bearer scheme, whose call verifies the token (401), then checks that
+    the path's `{user_id}` is its subject (403), and hands the subject to `bind`: the route gets
+    what it needs bound to the verified owner, never to the path or the body. One dependency for
+    all of it, because FastAPI spends on each dependency level it resolves about a third of what
+    the rest of a request costs. The token is checked before the path is validated, so a request
+    without a valid token is a 401 whatever its path holds, never a 422.
     """
 
-    async def __call__(self, request: Request) -> JWTPayload:  # type: ignore[override]
-        return await verify_jwt_token(request, await super().__call__(request))
+    def __init__(self, bind: Callable[[Request, str], T]) -> None:
+        # auto_error=False: the library's answer to a missing header is not ours (401 + reason).
+        super().__init__(
+            auto_error=False,
+            scheme_name="BearerAuth",
+            bearerFormat="JWT",
+            description="A JWT whose `sub` is the user id: HS256 signed with BETTER_AUTH_SECRET, "
+            "or, when JWT_JWKS_URL is set, EdDSA/ES256/RS256/PS256 signed with a key published "
+            "there.",
+        )
+        self._bind = bind
+
+    async def __call__(  # type: ignore[override]  # resolves to the bound value, not credentials
+        self, request: Request, user_id: Annotated[str, _USER_ID_PATH]
+    ) -> T:
+        token = await verify_jwt_token(request, await super().__call__(request))
+        _validate_user_id(user_id)
+        if token.sub != user_id:
+            raise _reject(request, status.HTTP_403_FORBIDDEN, "Token does not belong to this user")
+        return self._bind(request, token.sub)
 
 
-# auto_error=False: the library's own answer to a missing header is not ours (we want 401 + reason).
-_bearer = _VerifiedBearer(
-    auto_error=False,
-    scheme_name="BearerAuth",
-    bearerFormat="JWT",
-    description="A JWT whose `sub` is the user id: HS256 signed with BETTER_AUTH_SECRET, or, "
-    "when JWT_JWKS_URL is set, EdDSA/ES256/RS256/PS256 signed with a key published there.",
-)
+def _validate_user_id(user_id: str) -> None:
+    """FastAPI's own 422 for a malformed `{user_id}`, for a caller whose token is valid."""
+    try:
+        _USER_ID.validate_python(user_id)
+    except ValidationError as error:
+        problems = [
+            {**problem, "loc": ("path", "user_id", *problem["loc"])}
+            for problem in error.errors(include_url=False)
+        ]
+        raise RequestValidationError(problems) from None
 
 
 async def verify_jwt_token(
@@ -74,20 +108,6 @@ async def verify_jwt_token(
         ) from None
     set_user(payload.sub)  # for the access log: who, even if the path then turns out not theirs
     return payload
-
-
-async def require_path_owner(
-    user_id: Annotated[UserId, Path(description="The caller's user id (the token's `sub`).")],
-    request: Request,
-    token: Annotated[JWTPayload, Depends(_bearer)],
-) -> CurrentUser:
-    """The dependency of every task route: layer two, on top of layer one (`_bearer`)."""
-    if token.sub != user_id:
-        raise _reject(request, status.HTTP_403_FORBIDDEN, "Token does not belong to this user")
-    return CurrentUser(user_id=token.sub)
-
-
-CurrentUserDep = Annotated[CurrentUser, Depends(require_path_owner)]
 
 
 class _TokenRejectedError(Exception):

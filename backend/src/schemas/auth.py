@@ -9,11 +9,3 @@ class JWTPayload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     sub: str
-
-
-class CurrentUser(BaseModel):
-    """A caller whose token matches the `{user_id}` in the path."""
-
-    model_config = ConfigDict(frozen=True)
-
-    user_id: str

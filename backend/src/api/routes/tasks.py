@@ -20,7 +20,7 @@ from src.api.openapi import (
 )
 from src.api.pagination import page_links
 from src.api.strict_json import StrictJSONRoute
-from src.middleware.jwt import CurrentUserDep
+from src.middleware.jwt import OwnerBearer
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TASK_EXAMPLE, TaskResponse
@@ -45,13 +45,13 @@ router = APIRouter(
 )
 
 
-async def owned_tasks(owner: CurrentUserDep, request: Request) -> TaskService:
-    """The task routes' one dependency: the service bound to the verified token's subject."""
-    # Layer three: the owner is the token's subject, never the path or the body.
-    return TaskService(request.app.state.database, owner.user_id, request.is_disconnected)
+def owned_tasks(request: Request, owner: str) -> TaskService:
+    """Layer three: the service bound to the verified token's subject."""
+    return TaskService(request.app.state.database, owner, request.is_disconnected)
 
 
-OwnedTasks = Annotated[TaskService, Depends(owned_tasks)]
+# The task routes' one dependency: token, path owner, then the service (src/middleware/jwt.py).
+OwnedTasks = Annotated[TaskService, Depends(OwnerBearer(owned_tasks))]
 TaskId = Annotated[int, Path(description="The task's id, as returned when it was created.")]
 
 
