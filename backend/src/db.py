@@ -93,10 +93,17 @@ class Database:
             max_size=settings.db_pool_size,
             timeout=settings.db_pool_timeout,
             kwargs=options,
-            configure=self._idle.created,  # a new connection counts as just used
+            configure=self._configure,
             open=False,
             name="tasks",
         )
+
+    async def _configure(self, connection: Connection) -> None:
+        # Timestamps come back in the session's time zone, which the server's configuration
+        # picks; clients always get UTC, and converting here costs nothing per row. PgBouncer
+        # tracks TimeZone per client, so this holds behind a transaction pooler too.
+        await connection.execute("SET TIME ZONE 'UTC'")
+        self._idle.used(connection)  # a new connection counts as just used
 
     async def open(self) -> None:
         # Not waiting for the connections: the service starts, and answers 503, while the
@@ -194,9 +201,6 @@ class _IdleConnections:
 
     def used(self, connection: Connection) -> None:
         self._used_at[connection] = time.monotonic()
-
-    async def created(self, connection: Connection) -> None:
-        self.used(connection)
 
     async def alive(self, connection: Connection) -> bool:
         used_at = self._used_at.get(connection, 0.0)

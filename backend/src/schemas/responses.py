@@ -1,9 +1,9 @@
 """Response bodies."""
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 # The one example task: the schema shows it, and the OpenAPI answers build theirs from it.
 TASK_EXAMPLE: dict[str, JsonValue] = {
@@ -15,11 +15,6 @@ TASK_EXAMPLE: dict[str, JsonValue] = {
     "created_at": "2026-01-01T09:30:00Z",
     "updated_at": "2026-01-01T09:30:00Z",
 }
-
-
-# PostgreSQL hands timestamps back in the session's time zone, which the server's configuration
-# chooses; clients always get UTC.
-UTCDateTime = Annotated[datetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
 
 
 class TaskResponse(BaseModel):
@@ -35,8 +30,9 @@ class TaskResponse(BaseModel):
     title: str = Field(description="1 to 200 characters, trimmed.")
     description: str | None = Field(description="Up to 1000 characters, or null.")
     completed: bool = Field(description="False when created; changed with PATCH.")
-    created_at: UTCDateTime = Field(description="When it was created (UTC, with offset).")
-    updated_at: UTCDateTime = Field(description="When it last changed (UTC, with offset).")
+    # UTC: the pool's sessions run in UTC (src/db.py).
+    created_at: datetime = Field(description="When it was created (UTC, with offset).")
+    updated_at: datetime = Field(description="When it last changed (UTC, with offset).")
 
 
 class ErrorResponse(BaseModel):

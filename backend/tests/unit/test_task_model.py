@@ -27,33 +27,33 @@ def test_task_defaults_not_completed_with_equal_utc_timestamps() -> None:
 
 
 @pytest.mark.anyio
-async def test_task_timestamps_round_trip_as_aware_utc_whatever_the_session_time_zone(
+async def test_task_timestamps_read_back_in_utc_whatever_the_server_time_zone(
     settings: Settings, sql: SqlConnection
 ) -> None:
-    # Stored at +05:00, read by a session in Newfoundland time (-03:30): the same instant, in UTC.
+    # Stored at +05:00, on a server whose sessions default to Newfoundland time (-03:30): the
+    # same instant comes back, in UTC.
     moment = datetime(2026, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=5)))
     [row] = sql.execute(
         "INSERT INTO tasks (user_id, title, completed, created_at, updated_at)"
         " VALUES ('alice', 't', false, %(moment)s, %(moment)s) RETURNING id",
         {"moment": moment},
     ).fetchall()
-    async with _one_connection_pool(settings) as database:
-        async with database.connection() as connection:
-            await connection.execute("SET TIME ZONE 'America/St_Johns'")
+    database_name = sql.info.dbname
+    sql.execute(f"ALTER DATABASE \"{database_name}\" SET TimeZone = 'America/St_Johns'")
+    try:
+        async with _one_connection_pool(settings) as database:
+            loaded = await TaskService(database, "alice").get(row["id"])
+    finally:
+        sql.execute(f'ALTER DATABASE "{database_name}" RESET TimeZone')
 
-        loaded = await TaskService(database, "alice").get(row["id"])
-
-        async with database.connection() as connection:
-            zone = await (await connection.execute("SHOW TimeZone")).fetchone()
-    assert zone == {"TimeZone": "America/St_Johns"}  # the service read in that session
     assert (loaded.created_at, loaded.updated_at) == (moment, moment)
-    assert loaded.created_at.tzinfo is UTC
-    assert loaded.updated_at.tzinfo is UTC
+    assert loaded.created_at.utcoffset() == timedelta(0)
+    assert loaded.model_dump(mode="json")["created_at"] == "2026-03-01T07:00:00Z"
 
 
 @asynccontextmanager
 async def _one_connection_pool(settings: Settings) -> AsyncIterator[Database]:
-    """The app's pool with one connection, so every use shares its session settings."""
+    """The app's pool with one connection, opened after the server's default changed."""
     single = settings.model_copy(update={"db_pool_size": 1})
     assert single.database_url is not None
     database = Database(single.database_url, single)
