@@ -14,7 +14,8 @@ from fastapi.routing import APIRoute
 from src.api.openapi import TAGS, document_request_id, example_response
 from src.api.routes import tasks
 from src.config import Settings, explained, get_settings
-from src.db import Database, database_url
+from src.db import Database
+from src.embedded_db import embedded_server, embedded_server_url
 from src.errors import install_error_handlers
 from src.logs import configure_logging
 from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -149,7 +150,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings)
     logger.info("task api starting (environment=%s)", settings.environment)
     # Blocking, once: starting the embedded server (no DATABASE_URL) takes about a second.
-    app.state.database = Database(database_url(settings), settings)
+    embedded, url = None, settings.database_url
+    if url is None:
+        embedded = embedded_server()
+        url = embedded_server_url(embedded)
+    app.state.database = Database(url, settings)
     await app.state.database.open()
     if settings.jwt_jwks_url:
         # Made here, inside the serving event loop, which its lock and connections belong to.
@@ -164,6 +169,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.jwks = None
         await app.state.database.close()
         app.state.database = None
+        if embedded is not None:
+            # Here, not at exit: uvicorn ends a SIGTERM by re-raising it, which skips atexit.
+            # The server stops if this was the last process using it.
+            embedded.cleanup()
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -19,12 +19,15 @@ TEST_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
 # Importing src.main builds the served app, which needs a secret; never a real one in tests.
 os.environ.setdefault("BETTER_AUTH_SECRET", TEST_SECRET)
 
+from src import embedded_db  # noqa: E402
 from src.config import Settings  # noqa: E402
 from src.db import Database, sqlalchemy_url  # noqa: E402
 from src.embedded_db import embedded_server  # noqa: E402
 from src.main import create_app  # noqa: E402
 from src.tokens import create_token  # noqa: E402
 
+# A test that forgets to name its database must fail, not use `make run`'s data.
+embedded_db.DATA_DIR = Path("/nonexistent/task-api-tests-name-their-database")
 EMBEDDED = "embedded"
 # The embedded server always; the server named by TEST_DATABASE_URL too, when it is set.
 DATABASES = [EMBEDDED, *filter(None, [os.environ.get("TEST_DATABASE_URL")])]

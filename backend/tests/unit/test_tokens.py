@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from jose import jwt
+from pydantic import SecretStr
 
 from src.config import Settings, get_settings
 from src.main import create_app
@@ -84,14 +85,15 @@ def test_main_token_is_accepted_by_app_configured_the_same_way(
     cli_env.setenv("JWT_ISSUER", "https://auth.example.com")
     cli_env.setenv("JWT_AUDIENCE", "task-api")
     token = _printed_token(capsys, ["alice"])
-    settings = Settings(
-        better_auth_secret=CLI_SECRET,
-        jwt_issuer="https://auth.example.com",
-        jwt_audience="task-api",
-        _env_file=None,
+    configured = settings.model_copy(
+        update={
+            "better_auth_secret": SecretStr(CLI_SECRET),
+            "jwt_issuer": "https://auth.example.com",
+            "jwt_audience": "task-api",
+        }
     )
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(configured)) as client:
         response = client.get("/api/alice/tasks", headers={"Authorization": f"Bearer {token}"})
 
     assert response.status_code == 200, response.text
