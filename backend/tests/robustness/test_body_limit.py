@@ -5,12 +5,12 @@ from collections.abc import Iterator
 import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from starlette.types import Receive, Scope, Send
 
+from src.config import Settings
 from src.main import create_app
 from src.middleware.body_limit import BodyLimitMiddleware
-from tests.conftest import TEST_SETTINGS, make_token
+from tests.conftest import make_token
 
 LIMIT = 10
 TOO_LARGE = {"detail": "Request body is larger than 10 bytes; send a smaller body"}
@@ -81,9 +81,9 @@ def test_overflow_after_response_started_is_raised_not_answered_twice() -> None:
 
 
 def test_app_enforces_the_configured_limit(settings: Settings) -> None:
-    settings = TEST_SETTINGS.model_copy(update={"max_body_bytes": 100})
+    limited = settings.model_copy(update={"max_body_bytes": 100})
     headers = {"Authorization": f"Bearer {make_token('alice')}"}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(limited)) as client:
         small = client.post("/api/alice/tasks", json={"title": "x" * 50}, headers=headers)
         large = client.post("/api/alice/tasks", json={"title": "x" * 100}, headers=headers)
 

@@ -1,4 +1,4 @@
-"""Concurrent writers against a real server process (many threads) on the private cluster.
+"""Concurrent writers (many client threads) against a real server process on the private cluster.
 
 No 5xx, no acknowledged create lost, and the final state of a contended task is the state the
 last acknowledged write reported. Budget: CONCURRENT_CREATES (default 500) creates.
@@ -14,9 +14,8 @@ from functools import partial
 from urllib.parse import quote
 
 import httpx
+import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.pool import NullPool
 
 from tests.conftest import make_token
 from tests.robustness.conftest import TALLY, budget
@@ -103,11 +102,10 @@ def test_write_that_waited_for_a_concurrent_transaction_answers_with_its_result(
 ) -> None:
     task = client.post(tasks_url("alice"), json={"title": "before"}, headers=auth("alice")).json()
     url = f"{tasks_url('alice')}/{task['id']}"
-    engine = create_engine(pg_database, poolclass=NullPool)
-    with engine.connect() as other, ThreadPoolExecutor(max_workers=1) as pool:
-        other.execute(text("UPDATE tasks SET completed = true WHERE id = :id"), {"id": task["id"]})
+    with psycopg.connect(pg_database) as other, ThreadPoolExecutor(max_workers=1) as pool:
+        other.execute("UPDATE tasks SET completed = true WHERE id = %s", [task["id"]])
         put = pool.submit(client.put, url, json={"title": "after"}, headers=auth("alice"))
-        _wait_until_a_query_waits_for_a_lock(engine)
+        _wait_until_a_query_waits_for_a_lock(pg_database)
         other.commit()
         response = put.result(timeout=30)
 
@@ -116,14 +114,14 @@ def test_write_that_waited_for_a_concurrent_transaction_answers_with_its_result(
     assert client.get(url, headers=auth("alice")).json() == response.json()
 
 
-def _wait_until_a_query_waits_for_a_lock(engine: Engine) -> None:
-    waiting = text(
+def _wait_until_a_query_waits_for_a_lock(database_url: str) -> None:
+    waiting = (
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
     deadline = time.monotonic() + 10
-    with engine.connect() as watcher:
-        while watcher.execute(waiting).scalar_one() == 0:
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        while watcher.execute(waiting).fetchone() == (0,):
             assert time.monotonic() < deadline, "the write never reached the locked row"
             time.sleep(0.01)  # bounded polling: PostgreSQL offers no event for "now waiting"
 

@@ -1,37 +1,46 @@
 """A database that accepts connections but never answers (SIGSTOP): bounded, then healed.
 
-libpq would wait forever on such a server; DB_CONNECT_TIMEOUT and DB_QUERY_TIMEOUT bound every
-connect and round trip, so requests get a 503 and the pool recovers once the server resumes.
+libpq would wait forever on such a server. DB_QUERY_TIMEOUT bounds a request's work on a pooled
+connection, DB_CONNECT_TIMEOUT each new connection the pool opens and DB_POOL_TIMEOUT a wait for
+one, so requests get a 503 and the pool recovers once the server resumes.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from psycopg2 import extensions
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from psycopg_pool import PoolTimeout
 
 from src.config import DatabaseSettings
-from src.db import create_db_engine
-from tests.robustness.answers import HEADERS, TASKS, UNAVAILABLE, ask, until_healthy
+from src.db import Database, DatabaseTimeoutError
+from tests.robustness.answers import (
+    HEADERS,
+    RECOVERY_SECONDS,
+    TASKS,
+    UNAVAILABLE,
+    ask,
+    until_healthy,
+)
 from tests.robustness.conftest import TALLY
 from tests.robustness.servers import ApiServer, PostgresCluster
 
 QUERY_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 1
+POOL_TIMEOUT = 2.0
 
 
 def test_frozen_database_answers_503_within_the_query_timeout_then_recovers(
     pg_cluster: PostgresCluster, pg_database: str
 ) -> None:
-    bounds = {"db_connect_timeout": "1", "db_query_timeout": str(QUERY_TIMEOUT)}
+    bounds = {"db_connect_timeout": str(CONNECT_TIMEOUT), "db_query_timeout": str(QUERY_TIMEOUT)}
     server = ApiServer(pg_database, **bounds)
     with server, httpx.Client(base_url=server.base_url, timeout=4 * QUERY_TIMEOUT) as client:
         first = client.post(TASKS, json={"title": "before the freeze"}, headers=HEADERS).json()
         pg_cluster.freeze()
         try:
-            # Pooled connections are open but unanswered: a ping would otherwise wait forever.
+            # Pooled connections are open but unanswered: a query would otherwise wait forever.
             frozen = [
                 ask(client, "GET", TASKS),
                 ask(client, "POST", TASKS, json={"title": "written while frozen"}),
@@ -43,7 +52,6 @@ def test_frozen_database_answers_503_within_the_query_timeout_then_recovers(
         after = ask(client, "GET", TASKS)
 
     assert [(a.status, a.body) for a in frozen] == [(503, UNAVAILABLE)] * len(frozen)
-    # A dead pooled connection costs one timed-out ping, then one timed-out reconnect.
     assert max(a.seconds for a in frozen) < 2 * QUERY_TIMEOUT + 1
     assert after.status == 200 and isinstance(after.body, list) and first in after.body
     TALLY["faults survived (database frozen and resumed)"] += 1
@@ -51,39 +59,103 @@ def test_frozen_database_answers_503_within_the_query_timeout_then_recovers(
     TALLY["slowest answer while frozen, ms"] = round(max(a.seconds for a in frozen) * 1000)
 
 
-@pytest.fixture
-def restored_wait_hook() -> Iterator[None]:
-    # The hook is process-wide: put back the one the rest of the suite runs with.
-    previous = extensions.get_wait_callback()
-    yield
-    extensions.set_wait_callback(previous)
-
-
-@pytest.mark.usefixtures("restored_wait_hook")
-@pytest.mark.parametrize("pooled", [True, False], ids=["pooled-connection", "new-connection"])
-def test_engine_gives_up_on_a_frozen_database_within_its_bounds(
-    pg_cluster: PostgresCluster, pg_database: str, pooled: bool
-) -> None:
+@asynccontextmanager
+async def _database(url: str) -> AsyncIterator[Database]:
+    """The app's pool, of one connection, with short bounds."""
     settings = DatabaseSettings(
-        database_url=pg_database, db_connect_timeout=1, db_query_timeout=1, _env_file=None
+        database_url=url,
+        db_pool_size=1,
+        db_connect_timeout=CONNECT_TIMEOUT,
+        db_query_timeout=QUERY_TIMEOUT,
+        db_pool_timeout=POOL_TIMEOUT,
+        _env_file=None,
     )
-    engine = create_db_engine(settings)
-    if pooled:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    pg_cluster.freeze()
+    database = Database(url, settings)
+    await database.open()
     try:
-        started = time.monotonic()
-        with (
-            pytest.raises(OperationalError, match="did not answer within 1 s"),
-            engine.connect() as connection,
-        ):
-            connection.execute(text("SELECT 1"))
-        waited = time.monotonic() - started
+        yield database
     finally:
-        pg_cluster.thaw()
+        await database.close()
 
-    assert waited < 2 + 1  # at most one timed-out ping and one timed-out connect
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT 1")).scalar_one() == 1
-    engine.dispose()
+
+async def _select_one(database: Database) -> None:
+    async with database.connection() as connection:
+        await connection.execute("SELECT 1")
+
+
+async def _heals(database: Database) -> float:
+    """Seconds until the pool serves a query again; fails after RECOVERY_SECONDS."""
+    started = time.monotonic()
+    while True:
+        try:
+            await _select_one(database)
+        except PoolTimeout:
+            if time.monotonic() - started > RECOVERY_SECONDS:
+                pytest.fail(f"pool did not recover within {RECOVERY_SECONDS} s")
+        else:
+            return time.monotonic() - started
+
+
+@pytest.mark.anyio
+async def test_pooled_connection_gives_up_on_a_frozen_database_within_the_query_timeout(
+    pg_cluster: PostgresCluster, pg_database: str
+) -> None:
+    async with _database(pg_database) as database:
+        await _select_one(database)  # the pool's one connection, used and returned
+        pg_cluster.freeze()
+        try:
+            started = time.monotonic()
+            with pytest.raises(DatabaseTimeoutError, match="did not answer within 1 s"):
+                await _select_one(database)
+            waited = time.monotonic() - started
+        finally:
+            pg_cluster.thaw()
+        recovery = await _heals(database)
+
+    # The timeout, then a short grace for the cancel request before the connection is closed.
+    assert waited < QUERY_TIMEOUT + 1
+    TALLY["frozen pooled connection given up after, ms"] = round(waited * 1000)
+    TALLY["pool recovery after thaw, ms (pooled connection)"] = round(recovery * 1000)
+
+
+@pytest.mark.anyio
+async def test_new_connection_to_a_frozen_database_gives_up_within_the_connect_timeout(
+    pg_cluster: PostgresCluster, pg_database: str
+) -> None:
+    pg_cluster.freeze()
+    # Opened while frozen: the server accepts the pool's connection, then never answers.
+    async with _database(pg_database) as database:
+        try:
+            started = time.monotonic()
+            with pytest.raises(PoolTimeout):
+                await _select_one(database)
+            waited = time.monotonic() - started
+            failed_connects = database.pool.get_stats().get("connections_errors", 0)
+        finally:
+            pg_cluster.thaw()
+        recovery = await _heals(database)
+
+    assert waited < POOL_TIMEOUT + 1
+    # Within the pool's wait, the connect attempt gave up (DB_CONNECT_TIMEOUT) instead of hanging.
+    assert failed_connects >= 1
+    TALLY["pool recovery after thaw, ms (new connection)"] = round(recovery * 1000)
+
+
+def test_frozen_database_beyond_the_pool_size_answers_503_within_the_bounds(
+    pg_cluster: PostgresCluster, pg_database: str
+) -> None:
+    pool_size = 2
+    bounds = {"db_connect_timeout": "1", "db_query_timeout": str(QUERY_TIMEOUT)}
+    server = ApiServer(pg_database, db_pool_size=str(pool_size), **bounds)
+    with server, httpx.Client(base_url=server.base_url, timeout=30) as client:
+        client.post(TASKS, json={"title": "before the freeze"}, headers=HEADERS)
+        pg_cluster.freeze()
+        try:
+            frozen = [ask(client, "GET", TASKS) for _ in range(pool_size + 2)]
+        finally:
+            pg_cluster.thaw()
+
+    # Once the frozen pooled connections are given up, new ones cannot be opened: a request
+    # then waits one connect's worth (DB_CONNECT_TIMEOUT), not the whole DB_POOL_TIMEOUT.
+    assert [(a.status, a.body) for a in frozen] == [(503, UNAVAILABLE)] * len(frozen)
+    assert max(a.seconds for a in frozen) < 2 * QUERY_TIMEOUT + 1

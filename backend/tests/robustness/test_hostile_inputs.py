@@ -13,10 +13,10 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
+from src.config import Settings
 from src.main import create_app
-from tests.conftest import TEST_SETTINGS, make_token
+from tests.conftest import make_token
 
 ALICE = "/api/alice/tasks"
 TOO_LARGE = {"detail": "Request body is larger than 65536 bytes; send a smaller body"}

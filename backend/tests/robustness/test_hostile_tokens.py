@@ -16,11 +16,11 @@ from collections.abc import Iterator, Mapping
 import pytest
 from fastapi.testclient import TestClient
 from jose import jwt
-from sqlalchemy import Engine
 
+from src.config import Settings
 from src.main import create_app
 from tests.api.test_auth import BAD_AUTHORIZATION
-from tests.conftest import TEST_SECRET, TEST_SETTINGS, make_token
+from tests.conftest import TEST_SECRET, make_token
 
 URL = "/api/alice/tasks"
 LATER = int(time.time()) + 600
@@ -157,7 +157,7 @@ def test_every_known_bad_authorization_leaves_service_answering(client: TestClie
 
 @pytest.fixture
 def strict_client(settings: Settings) -> Iterator[TestClient]:
-    strict = TEST_SETTINGS.model_copy(
+    strict = settings.model_copy(
         update={"jwt_issuer": "https://auth.test", "jwt_audience": "task-api"}
     )
     with TestClient(create_app(strict)) as client:

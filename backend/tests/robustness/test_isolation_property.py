@@ -2,7 +2,7 @@
 
 Every answer is compared with an in-memory model of who owns what: a user never sees, changes
 or deletes another user's task, and each status code is exactly the expected one. Budget:
-HYPOTHESIS_EXAMPLES sequences (default 200) of up to HYPOTHESIS_STEPS calls each, per backend.
+HYPOTHESIS_EXAMPLES sequences (default 200) of up to HYPOTHESIS_STEPS calls each, per database.
 """
 
 from collections.abc import Mapping
@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 from httpx import Response
-from hypothesis import settings
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -22,10 +22,10 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine, text
 
+from src.config import Settings
 from src.main import create_app
-from tests.conftest import TEST_SETTINGS, make_token
+from tests.conftest import SqlConnection, make_token
 from tests.robustness.conftest import TALLY, budget
 
 # Ids a real identity provider hands out: emails, dots, unicode, and characters that mean
@@ -70,10 +70,10 @@ def _url(user: str, task_id: int | None = None) -> str:
 
 
 class IsolationMachine(RuleBasedStateMachine):
-    """One sequence of calls; `client` and `engine` are set on a subclass per backend."""
+    """One sequence of calls; `client` and `sql` are set on a subclass per database."""
 
     client: TestClient
-    engine: Engine
+    sql: SqlConnection
     task_ids = Bundle("task_ids")
 
     def __init__(self) -> None:
@@ -84,8 +84,7 @@ class IsolationMachine(RuleBasedStateMachine):
     @initialize()
     def empty_database(self) -> None:
         # Each sequence starts from an empty table, so the model is the whole truth.
-        with self.engine.begin() as connection:
-            connection.execute(text("DELETE FROM tasks"))
+        self.sql.execute("DELETE FROM tasks")
 
     @rule(target=task_ids, user=users, title=titles, description=descriptions)
     def create(self, user: str, title: str, description: str | None) -> object:
@@ -219,17 +218,17 @@ class IsolationMachine(RuleBasedStateMachine):
         )
 
 
-def test_users_only_ever_reach_their_own_tasks(engine: Engine) -> None:
-    with TestClient(create_app(TEST_SETTINGS, engine=engine)) as client:
+def test_users_only_ever_reach_their_own_tasks(settings: Settings, sql: SqlConnection) -> None:
+    with TestClient(create_app(settings)) as client:
 
         class Machine(IsolationMachine):
             pass
 
-        Machine.client, Machine.engine = client, engine
+        Machine.client, Machine.sql = client, sql
         run_state_machine_as_test(
             Machine,
-            settings=settings(
-                settings.get_profile("robustness"),
+            settings=hypothesis_settings(
+                hypothesis_settings.get_profile("robustness"),
                 max_examples=budget("HYPOTHESIS_EXAMPLES", 200),
                 stateful_step_count=budget("HYPOTHESIS_STEPS", 20),
             ),

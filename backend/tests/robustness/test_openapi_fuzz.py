@@ -1,4 +1,4 @@
-"""Schemathesis against the app's own OpenAPI document, in process, on both backends.
+"""Schemathesis against the app's own OpenAPI document, in process, on each test database.
 
 Valid data must be accepted, invalid data rejected with a 4xx, and every answer must be a
 documented status code with a body matching its documented schema. Budget: FUZZ_EXAMPLES
@@ -13,12 +13,12 @@ from urllib.parse import quote, unquote
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from hypothesis import assume, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import CheckFunction, not_a_server_error
 from schemathesis.core.parameters import ParameterLocation
+from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -27,10 +27,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
-from sqlalchemy import Engine
 
+from src.config import Settings
 from src.main import create_app
-from tests.conftest import TEST_SECRET, TEST_SETTINGS, make_token
+from tests.conftest import TEST_SECRET, make_token
 from tests.robustness.conftest import TALLY, budget
 
 LIST, ITEM = "/api/{user_id}/tasks", "/api/{user_id}/tasks/{task_id}"
@@ -61,8 +61,11 @@ def _ids(operation: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
+def app(settings: Settings) -> Iterator[FastAPI]:
+    # Schemathesis serves the app in its own event loop and starts its lifespan there on the
+    # first call, which opens the pool in that loop; it keeps it for the process unless stopped.
+    yield create_app(settings)
+    asgi.shutdown_lifespans()
 
 
 @pytest.fixture
@@ -73,7 +76,10 @@ def schema(app: FastAPI) -> OpenApiSchema:
 @pytest.fixture
 def seeder(app: FastAPI) -> Iterator[Callable[[str], int | None]]:
     """Creates a task for a user through the API; its id, or None if the user id is refused."""
-    with TestClient(app) as client:
+    # Schemathesis' own client: the loop the pool belongs to. A TestClient would run a second
+    # lifespan in a loop of its own, and the two would share the one `app.state.database`.
+    # Schemathesis types ASGI messages as dict, Starlette as MutableMapping: the same app.
+    with asgi.get_client(app) as client:  # type: ignore[arg-type]
 
         def create(user: str) -> int | None:
             url = f"/api/{quote(user, safe='')}/tasks"

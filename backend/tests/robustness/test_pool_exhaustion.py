@@ -13,9 +13,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
-from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.pool import NullPool
 
 from tests.conftest import make_token
 from tests.robustness.conftest import TALLY
@@ -23,29 +22,32 @@ from tests.robustness.servers import ApiServer
 
 POOL_SIZE = 2
 POOL_TIMEOUT = 1.0
-REQUESTS = 40  # as many as the server's worker threads
-APPLICATION = "task-api-pool-test"  # tells the server's connections apart in pg_stat_activity
+REQUESTS = 40  # twenty times the pool
 TASKS = "/api/alice/tasks"
 HEADERS = {"Authorization": f"Bearer {make_token('alice')}"}
 UNAVAILABLE = {"detail": "Database is temporarily unavailable; retry shortly"}
+# The server's connections: every client connection to the test's database but the admin's own.
+SERVER_CONNECTIONS = (
+    "FROM pg_stat_activity WHERE backend_type = 'client backend'"
+    " AND datname = current_database() AND pid <> pg_backend_pid()"
+)
 
 
 @pytest.fixture
 def client(pg_database: str) -> Iterator[httpx.Client]:
     # Ping on every checkout: connections killed right after use must not reach a request
     # (by default only connections idle for DB_PING_AFTER_IDLE seconds are pinged).
-    settings = {"db_pool_size": str(POOL_SIZE), "db_max_overflow": "0", "db_ping_after_idle": "0"}
-    url = f"{pg_database}?application_name={APPLICATION}"
-    with ApiServer(url, db_pool_timeout=str(POOL_TIMEOUT), **settings) as server:
+    settings = {"db_pool_size": str(POOL_SIZE), "db_ping_after_idle": "0"}
+    with ApiServer(pg_database, db_pool_timeout=str(POOL_TIMEOUT), **settings) as server:
         limits = httpx.Limits(max_connections=REQUESTS, max_keepalive_connections=REQUESTS)
         with httpx.Client(base_url=server.base_url, timeout=30, limits=limits) as client:
             yield client
 
 
 @pytest.fixture
-def admin(pg_database: str) -> Iterator[Connection]:
-    engine = create_engine(pg_database, poolclass=NullPool)
-    with engine.connect() as connection:
+def admin(pg_database: str) -> Iterator[psycopg.Connection]:
+    """A connection of the test's own, outside the server's pool; its transactions end on commit."""
+    with psycopg.connect(pg_database) as connection:
         yield connection
 
 
@@ -55,13 +57,11 @@ def _timed_list(client: httpx.Client) -> tuple[httpx.Response, float]:
     return response, time.monotonic() - started
 
 
-def _server_connections(admin: Connection) -> int:
-    count = admin.execute(
-        text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
-        {"name": APPLICATION},
-    ).scalar_one()
+def _server_connections(admin: psycopg.Connection) -> int:
+    row = admin.execute(f"SELECT count(*) {SERVER_CONNECTIONS}").fetchone()
     admin.commit()
-    return int(count)
+    assert row is not None
+    return int(row[0])
 
 
 def _burst(client: httpx.Client) -> Counter[int]:
@@ -71,11 +71,11 @@ def _burst(client: httpx.Client) -> Counter[int]:
 
 
 def test_requests_beyond_the_pool_get_503_after_bounded_wait(
-    client: httpx.Client, admin: Connection
+    client: httpx.Client, admin: psycopg.Connection
 ) -> None:
     client.post(TASKS, json={"title": "held"}, headers=HEADERS)
     # Hold every pooled connection: their queries wait on this lock until it is released.
-    admin.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
+    admin.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
     with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
         futures = [pool.submit(_timed_list, client) for _ in range(REQUESTS)]
         done = _until_all_but(futures, POOL_SIZE)
@@ -93,24 +93,20 @@ def test_requests_beyond_the_pool_get_503_after_bounded_wait(
 
 
 def test_connections_killed_under_the_pool_are_replaced_not_leaked(
-    client: httpx.Client, admin: Connection
+    client: httpx.Client, admin: psycopg.Connection
 ) -> None:
     assert _burst(client) == {200: REQUESTS}
-    killed = admin.execute(
-        text(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = :name"
-        ),
-        {"name": APPLICATION},
-    ).scalar_one()
+    row = admin.execute(f"SELECT count(pg_terminate_backend(pid)) {SERVER_CONNECTIONS}").fetchone()
     admin.commit()
+    assert row is not None
+    killed = int(row[0])
 
     statuses = _burst(client)
 
     assert killed >= 1
     assert statuses == {200: REQUESTS}, "pre-ping replaces dead connections before use"
     assert _server_connections(admin) <= POOL_SIZE
-    TALLY["pooled connections killed and replaced"] += int(killed)
+    TALLY["pooled connections killed and replaced"] += killed
 
 
 def _until_all_but(
@@ -128,17 +124,16 @@ def _until_all_but(
 
 
 def test_work_of_a_client_that_left_while_queued_is_not_started(
-    pg_database: str, admin: Connection
+    pg_database: str, admin: psycopg.Connection
 ) -> None:
-    url = f"{pg_database}?application_name={APPLICATION}"
-    settings = {"db_pool_size": "1", "db_max_overflow": "0", "db_pool_timeout": "30"}
+    settings = {"db_pool_size": "1", "db_pool_timeout": "30"}
     with (
-        ApiServer(url, **settings) as server,
+        ApiServer(pg_database, **settings) as server,
         httpx.Client(base_url=server.base_url, timeout=30) as client,
     ):
-        admin.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
+        admin.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
         with ThreadPoolExecutor(max_workers=1) as pool:
-            holder = pool.submit(client.get, TASKS, headers=HEADERS)  # takes the one thread
+            holder = pool.submit(client.get, TASKS, headers=HEADERS)  # takes the one connection
             time.sleep(0.5)
             # A create queued behind it, whose client then gives up and closes the connection.
             address = urlsplit(server.base_url)
@@ -150,7 +145,7 @@ def test_work_of_a_client_that_left_while_queued_is_not_started(
             time.sleep(0.5)
             leaver.close()
             time.sleep(0.5)
-            admin.commit()  # the holder finishes; the queued create gets the thread
+            admin.commit()  # the holder finishes; the queued create gets the connection
             assert holder.result().status_code == 200
 
         metrics = client.get("/metrics").text
