@@ -31,7 +31,7 @@ def budget(variable: str, default: int) -> int:
     return int(os.environ.get(variable, default))
 
 
-# What the robustness tests did, printed at the end of the run: the figures the issue asks for.
+# What the robustness tests did, printed at the end of the run: faults survived, cases tried.
 TALLY: Counter[str] = Counter()
 
 
