@@ -22,18 +22,18 @@ Params = dict[str, object]
 # uncorrelated LATERAL subquery is evaluated once, and gave every row the same instant.
 _SEED = """
 INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at)
-SELECT 'user-' || lpad(((g - 1) / %(tasks)s)::text, 6, '0'), 'Seeded task ' || g,
+SELECT 'user-' || lpad(((g - 1) / %(tasks)s::int)::text, 6, '0'), 'Seeded task ' || g,
        'Seeded for the benchmark', g %% 3 = 0, stamp, stamp
 FROM (SELECT g, now() - random() * interval '365 days' AS stamp
-      FROM generate_series(1, %(rows)s) AS g) AS t
+      FROM generate_series(1, %(rows)s::int) AS g) AS t
 """
 _GROW = """
 INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at)
-SELECT CASE WHEN g %% %(step)s = 0 AND g <= %(step)s * %(heavy)s THEN %(heavy_user)s
-            ELSE 'filler-' || lpad((g %% %(fillers)s)::text, 6, '0') END,
+SELECT CASE WHEN g %% %(step)s::int = 0 AND g <= %(step)s::int * %(heavy)s::int THEN %(heavy_user)s
+            ELSE 'filler-' || lpad((g %% %(fillers)s::int)::text, 6, '0') END,
        'Filler task ' || g, NULL, g %% 2 = 0, stamp, stamp
 FROM (SELECT g, now() - random() * interval '365 days' AS stamp
-      FROM generate_series(1, %(rows)s) AS g) AS t
+      FROM generate_series(1, %(rows)s::int) AS g) AS t
 """
 # SQLAlchemy's spellings of the same server; libpq (psycopg, the Task API's DATABASE_URL) takes
 # only its own.
