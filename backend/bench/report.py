@@ -25,6 +25,8 @@ _COLUMNS = (
     ("RSS MiB", "{:>7}"),
     ("vs floor", "{:>8}"),
     ("vs bare", "{:>7}"),
+    ("app us/req", "{:>10}"),
+    ("db us/req", "{:>9}"),
 )
 
 
@@ -44,6 +46,8 @@ class Row:
     statuses: dict[str, int]
     vs_floor: float | None = None  # requests/s as a share of the floor's in the same run
     vs_bare: float | None = None
+    app_cpu_us: float | None = None  # the server's workers' CPU time per request answered
+    db_cpu_us: float | None = None  # PostgreSQL's CPU time per request answered
 
     @classmethod
     def from_wrk(cls, run: str, connections: int, wrk: dict[str, Any], rss: list[float]) -> "Row":
@@ -72,6 +76,7 @@ class Row:
             *(self.run, self.connections, f"{self.requests_per_second:.0f}"),
             *(f"{ms:.1f}" for ms in (self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms)),
             *(self.non_2xx, self.socket_errors, self.stalls, rss, *shares),
+            *(f"{us:.0f}" if us is not None else "-" for us in (self.app_cpu_us, self.db_cpu_us)),
         )
 
 

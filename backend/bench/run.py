@@ -128,10 +128,15 @@ def _share_of_floor(app: Row, floor: Row) -> str:
     # Steadier than req/s across runs on a machine whose speed swings: compare changes by this.
     share = app.requests_per_second / floor.requests_per_second
     p95 = app.p95_ms / floor.p95_ms
-    return (
+    line = (
         f"{app.run} at {app.connections} connections: {share:.0%} of the floor's requests/s, "
         f"p95 {p95:.2f}x the floor's"
     )
+    if app.app_cpu_us and floor.app_cpu_us and app.db_cpu_us and floor.db_cpu_us:
+        # What each request costs the machine, whatever its speed during the run.
+        cpu = (app.app_cpu_us + app.db_cpu_us) / (floor.app_cpu_us + floor.db_cpu_us)
+        line += f", CPU per request (workers + PostgreSQL) {cpu:.2f}x the floor's"
+    return line
 
 
 def _raise_open_files_limit(needed: int) -> None:

@@ -184,8 +184,15 @@ class Bench:
         if target.database_url is not None:
             self._seed(target.database_url)  # every measured run starts from the same table
         measured = load.Load(url, connections, config.duration, mode, self.users.path, timeout)
+        # CPU per request moves less with the machine's speed than requests/s do.
+        app_cpu, db_cpu = target.server.cpu_seconds(), servers.postgres_cpu_seconds()
         result = load.run(self.wrk, measured, f"{target.name} @{connections}")
-        return Row.from_wrk(target.name, connections, result, target.server.peak_rss_mib())
+        row = Row.from_wrk(target.name, connections, result, target.server.peak_rss_mib())
+        if result["requests"]:
+            row.app_cpu_us = (target.server.cpu_seconds() - app_cpu) / result["requests"] * 1e6
+            db_used = servers.postgres_cpu_seconds() - db_cpu
+            row.db_cpu_us = db_used / result["requests"] * 1e6 if target.database_url else None
+        return row
 
     def _list_run(self, api: Target, name: str, query: str = "") -> Row:
         config, url = self.config, api.server.url

@@ -43,6 +43,10 @@ class Server:
                     peaks.append(int(line.split()[1]) / 1024)
         return peaks
 
+    def cpu_seconds(self) -> float:
+        """CPU time its workers have used so far, user and system."""
+        return sum(process_cpu_seconds(pid) for pid in self._worker_pids)
+
     def stop(self) -> None:
         """SIGTERM to the server's own process group (its workers too), then SIGKILL."""
         if self.process.poll() is not None:
@@ -138,3 +142,29 @@ def _workers_of(parent: int) -> list[int]:
 def _signal_group(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(pid, signum)
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process (0 once it is gone)."""
+    try:
+        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by every PostgreSQL process on this machine (the bench's server)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        total += process_cpu_seconds(int(comm.parent.name))
+    return total
