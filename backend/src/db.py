@@ -31,8 +31,9 @@ ClientGone = Callable[[], Awaitable[bool]]
 # that; a server that answers nothing (frozen, or a dead network) would hold the request for
 # those 5 s. A second cancel this long after the first makes psycopg close the connection.
 _CANCEL_GRACE_SECONDS = 0.2
-# A wait for a connection shorter than this was no wait: the pool had one free.
-_WAITED_SECONDS = 0.002
+# A client that waited this long for its request to get a connection may have given up: it is
+# asked before the work starts. Asking costs a cancelled receive; sooner, it never pays off.
+_WAITED_SECONDS = 0.25
 # How long the pool itself keeps retrying a failed connect, with growing pauses, before it
 # leaves the next attempt to the next request that waits. Short, so that a service follows a
 # database that comes back within about a second, not after a backoff of many seconds.

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 # The one example task: the schema shows it, and the OpenAPI answers build theirs from it.
 TASK_EXAMPLE: dict[str, JsonValue] = {
@@ -33,6 +34,22 @@ class TaskResponse(BaseModel):
     # UTC: the pool's sessions run in UTC (src/db.py).
     created_at: datetime = Field(description="When it was created (UTC, with offset).")
     updated_at: datetime = Field(description="When it last changed (UTC, with offset).")
+
+
+class TaskRecord(TypedDict):
+    """A task row as the list reads it: TaskResponse's fields, serialised without validation.
+
+    The rows come from the service's own statements on typed columns, so validating each again
+    would prove nothing; on a page of tasks it cost as much as turning them into JSON.
+    """
+
+    id: int
+    user_id: str
+    title: str
+    description: str | None
+    completed: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 class ErrorResponse(BaseModel):

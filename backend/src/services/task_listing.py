@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, bindparam, func, or_, select
 
 from src.db import Statement, compiled
 from src.schemas.queries import TaskListQuery
-from src.schemas.responses import TaskResponse
+from src.schemas.responses import TaskRecord
 from src.services.task_table import TASK_COUNTS, TASKS
 
 _LIKE_ESCAPE = "/"
@@ -16,7 +16,7 @@ _LIKE_ESCAPE = "/"
 
 @dataclass(frozen=True, slots=True)
 class TaskPage:
-    items: list[TaskResponse]
+    items: list[TaskRecord]
     total: int  # every task matching the filters, across all pages
 
 

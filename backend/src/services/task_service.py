@@ -57,7 +57,7 @@ class TaskService:
     async def list_page(self, query: TaskListQuery) -> TaskPage:
         values = task_listing.parameters(self._owner_id, query)
         async with self._connection() as connection:
-            items = task_table.responses(
+            items = task_table.records(
                 await _all(connection, task_listing.page_statement(query), values)
             )
             total = task_listing.total_if_known(query, len(items))

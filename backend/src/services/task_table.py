@@ -4,9 +4,9 @@ Each binds its values by name at execution, so a request builds no SQL. Every st
 the owner: layer three of isolation.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -14,7 +14,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from src.db import Statement, compiled
 from src.models.task import Task
 from src.models.task_count import TaskCount
-from src.schemas.responses import TaskResponse
+from src.schemas.responses import TaskRecord, TaskResponse
 
 TASKS: Table = Task.__table__  # type: ignore[attr-defined]  # set when the class is made
 TASK_COUNTS: Table = TaskCount.__table__  # type: ignore[attr-defined]
@@ -71,12 +71,12 @@ def _new_values(columns: tuple[str, ...]) -> dict[str, Any]:
 
 
 _TASK = TypeAdapter(TaskResponse)
-_TASK_LIST = TypeAdapter(list[TaskResponse])
 
 
 def response(row: Mapping[str, Any]) -> TaskResponse:
     return _TASK.validate_python(row)
 
 
-def responses(rows: Sequence[Mapping[str, Any]]) -> list[TaskResponse]:
-    return _TASK_LIST.validate_python(rows)
+def records(rows: list[dict[str, Any]]) -> list[TaskRecord]:
+    # The columns are the record's fields (every statement returns the whole row).
+    return cast(list[TaskRecord], rows)

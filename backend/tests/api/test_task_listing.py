@@ -302,3 +302,17 @@ def test_unfiltered_total_counts_rows_written_outside_the_service(
     response = client.get(ALICE, params={"limit": 1}, headers=alice)
 
     assert response.headers["X-Total-Count"] == "2"
+
+
+def test_list_items_are_byte_for_byte_the_tasks_get_returns(
+    client: TestClient, alice: dict[str, str], create_task: CreateTask
+) -> None:
+    created = create_task("alice", description="Two litres")
+    done = create_task("alice", title="Paid", description=None)
+    client.patch(f"{ALICE}/{done['id']}", json={"completed": True}, headers=alice)
+
+    listed = client.get(ALICE, headers=alice)
+    ones = [client.get(f"{ALICE}/{task['id']}", headers=alice) for task in (done, created)]
+
+    assert listed.content == b"[" + b",".join(one.content for one in ones) + b"]"
+    assert listed.json()[1] == created

@@ -32,7 +32,7 @@ async def test_list_page_returns_only_owner_tasks_newest_first(database: Databas
     await bob.create(TaskCreate(title="bob's"))
     second = await alice.create(TaskCreate(title="second"))
 
-    titles = [task.title for task in (await alice.list_page(TaskListQuery())).items]
+    titles = [task["title"] for task in (await alice.list_page(TaskListQuery())).items]
 
     assert titles == ["second", "first"]
     assert second.created_at >= first.created_at
@@ -51,7 +51,7 @@ async def test_list_page_same_timestamp_orders_by_id_desc(
 
     page = await service.list_page(TaskListQuery())
 
-    assert [task.id for task in page.items] == [second.id, first.id]
+    assert [task["id"] for task in page.items] == [second.id, first.id]
 
 
 async def test_get_other_owner_task_raises_not_found(database: Database) -> None:
@@ -100,7 +100,7 @@ async def test_delete_removes_only_that_task(database: Database) -> None:
 
     await service.delete(doomed.id)
 
-    assert [task.id for task in (await service.list_page(TaskListQuery())).items] == [kept.id]
+    assert [task["id"] for task in (await service.list_page(TaskListQuery())).items] == [kept.id]
 
 
 async def test_delete_other_owner_task_raises_and_keeps_it(database: Database) -> None:

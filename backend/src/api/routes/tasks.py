@@ -23,7 +23,7 @@ from src.api.strict_json import StrictJSONRoute
 from src.middleware.jwt import OwnerBearer
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
-from src.schemas.responses import TASK_EXAMPLE, TaskResponse
+from src.schemas.responses import TASK_EXAMPLE, TaskRecord, TaskResponse
 from src.services.etags import etag_of, if_none_match_hits
 from src.services.task_service import TaskService
 
@@ -189,7 +189,7 @@ async def delete_task(task_id: TaskId, tasks: OwnedTasks, if_match: IfMatch = No
 
 
 _TASK = TypeAdapter(TaskResponse)
-_TASKS = TypeAdapter(list[TaskResponse])
+_TASKS = TypeAdapter(list[TaskRecord])
 
 
 def _json(
