@@ -32,8 +32,9 @@ ClientGone = Callable[[], Awaitable[bool]]
 # those 5 s. A second cancel this long after the first makes psycopg close the connection.
 _CANCEL_GRACE_SECONDS = 0.2
 # A client that waited this long for its request to get a connection may have given up: it is
-# asked before the work starts. Asking costs a cancelled receive; sooner, it never pays off.
-_WAITED_SECONDS = 0.25
+# asked before the work starts. Clients give up after seconds, and asking costs a cancelled
+# receive on every request, so a shorter wait (the common one under load) is not asked about.
+_WAITED_SECONDS = 1.0
 # How long the pool itself keeps retrying a failed connect, with growing pauses, before it
 # leaves the next attempt to the next request that waits. Short, so that a service follows a
 # database that comes back within about a second, not after a backoff of many seconds.

@@ -144,7 +144,7 @@ def test_work_of_a_client_that_left_while_queued_is_not_started(
             leaver.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
             time.sleep(0.5)
             leaver.close()
-            time.sleep(0.5)
+            time.sleep(1.0)  # queued over a second: long enough to be asked whether its client left
             admin.commit()  # the holder finishes; the queued create gets the connection
             assert holder.result().status_code == 200
 
