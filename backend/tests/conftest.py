@@ -5,6 +5,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -103,16 +104,26 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    """The app's own pool on the test's database, opened for an async test."""
-    assert settings.database_url is not None
-    database = Database(settings.database_url, settings)
+@asynccontextmanager
+async def opened_database(settings: Settings, **changes: object) -> AsyncIterator[Database]:
+    """The app's pool on the test's database, `changes` made to its settings, every connection
+    open."""
+    changed = settings.model_copy(update=changes)
+    assert changed.database_url is not None
+    database = Database(changed.database_url, changed)
     await database.open()
     try:
+        await database.pool.wait()
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The app's own pool on the test's database, for an async test."""
+    async with opened_database(settings) as database:
+        yield database
 
 
 @pytest.fixture

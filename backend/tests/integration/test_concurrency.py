@@ -22,7 +22,7 @@ from src.services.task_service import (
     TaskNotFoundError,
     TaskService,
 )
-from tests.conftest import AuthHeaders, SqlConnection
+from tests.conftest import AuthHeaders, SqlConnection, opened_database
 
 T = TypeVar("T")
 RACERS = 6
@@ -31,14 +31,8 @@ RACERS = 6
 @pytest.fixture
 async def racing_database(settings: Settings) -> AsyncIterator[Database]:
     """The app's pool with a connection per racer, every one open before the race starts."""
-    assert settings.database_url is not None
-    database = Database(settings.database_url, settings.model_copy(update={"db_pool_size": RACERS}))
-    await database.open()
-    try:
-        await database.pool.wait()
+    async with opened_database(settings, db_pool_size=RACERS) as database:
         yield database
-    finally:
-        await database.close()
 
 
 async def _race(

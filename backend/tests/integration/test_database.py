@@ -1,7 +1,7 @@
 """The schema on each real server: migrations, indexes, timestamps, the pool and its settings."""
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import psycopg
@@ -22,7 +22,7 @@ from src.config import DatabaseSettings, Settings
 from src.db import Database, sqlalchemy_url
 from src.schemas.queries import TaskListQuery
 from src.services import task_listing
-from tests.conftest import SqlConnection
+from tests.conftest import SqlConnection, opened_database
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 APPLICATION = "task-api"  # the application_name the app's pool gives its connections
@@ -160,20 +160,6 @@ def test_sqlalchemy_url_names_psycopg_3() -> None:
     )
 
 
-@asynccontextmanager
-async def _pool(settings: Settings, **changes: object) -> AsyncIterator[Database]:
-    """The app's pool on the test database with `changes` to its settings, every connection open."""
-    changed = settings.model_copy(update=changes)
-    assert changed.database_url is not None
-    database = Database(changed.database_url, changed)
-    await database.open()
-    try:
-        await database.pool.wait()
-        yield database
-    finally:
-        await database.close()
-
-
 def _skip_behind_a_pooler(sql: SqlConnection, url: str) -> None:
     port = conninfo_to_dict(url).get("port")
     [server] = sql.execute("SELECT inet_server_port() AS port").fetchall()
@@ -195,7 +181,7 @@ def _pool_backends(sql: SqlConnection) -> dict[int, str]:
 async def test_request_beyond_db_pool_size_fails_after_db_pool_timeout(
     settings: Settings,
 ) -> None:
-    async with _pool(settings, db_pool_size=3, db_pool_timeout=0.2) as database:
+    async with opened_database(settings, db_pool_size=3, db_pool_timeout=0.2) as database:
         async with AsyncExitStack() as stack:
             for _ in range(3):
                 await stack.enter_async_context(database.connection())
@@ -215,7 +201,7 @@ async def test_pool_opens_exactly_db_pool_size_server_connections(
     assert settings.database_url is not None
     _skip_behind_a_pooler(sql, settings.database_url)
 
-    async with _pool(settings, db_pool_size=3) as database:
+    async with opened_database(settings, db_pool_size=3) as database:
         opened = _pool_backends(sql)
         await _every_backend_pid(database)
         used = _pool_backends(sql)
@@ -271,7 +257,7 @@ async def test_idle_pooled_connection_dropped_by_server_is_replaced_unseen(
 ) -> None:
     assert settings.database_url is not None
     _skip_behind_a_pooler(sql, settings.database_url)
-    async with _pool(settings, db_pool_size=1, db_ping_after_idle=0) as pinging:
+    async with opened_database(settings, db_pool_size=1, db_ping_after_idle=0) as pinging:
         dropped = await _backend_pid(pinging)
         _terminate(sql, [dropped])
 
@@ -284,7 +270,7 @@ async def test_recently_used_pooled_connection_is_trusted_without_a_ping(
 ) -> None:
     assert settings.database_url is not None
     _skip_behind_a_pooler(sql, settings.database_url)
-    async with _pool(settings, db_pool_size=1, db_ping_after_idle=3600) as trusting:
+    async with opened_database(settings, db_pool_size=1, db_ping_after_idle=3600) as trusting:
         dropped = await _backend_pid(trusting)
         _terminate(sql, [dropped])
 
@@ -303,7 +289,7 @@ async def test_never_used_pooled_connection_dropped_by_server_is_replaced_unseen
     # before the server (Neon's suspend, a pooler's idle limit) drops them all.
     assert settings.database_url is not None
     _skip_behind_a_pooler(sql, settings.database_url)
-    async with _pool(settings, db_pool_size=1, db_ping_after_idle=0) as pinging:
+    async with opened_database(settings, db_pool_size=1, db_ping_after_idle=0) as pinging:
         [dropped] = _pool_backends(sql)
         _terminate(sql, [dropped])
 
@@ -318,7 +304,7 @@ async def test_every_idle_pooled_connection_dropped_by_server_is_replaced_unseen
     # backoff between, well within this 2 s DB_POOL_TIMEOUT.
     assert settings.database_url is not None
     _skip_behind_a_pooler(sql, settings.database_url)
-    async with _pool(
+    async with opened_database(
         settings, db_pool_size=3, db_ping_after_idle=0, db_pool_timeout=2.0
     ) as pinging:
         dropped = await _every_backend_pid(pinging)

@@ -1,19 +1,16 @@
 """The table model and the request schemas that guard it."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
 from src.config import Settings
-from src.db import Database
 from src.models.task import Task
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TaskResponse
 from src.services.task_service import TaskService
-from tests.conftest import SqlConnection
+from tests.conftest import SqlConnection, opened_database
 
 
 def test_task_defaults_not_completed_with_equal_utc_timestamps() -> None:
@@ -41,7 +38,7 @@ async def test_task_timestamps_read_back_in_utc_whatever_the_server_time_zone(
     database_name = sql.info.dbname
     sql.execute(f"ALTER DATABASE \"{database_name}\" SET TimeZone = 'America/St_Johns'")
     try:
-        async with _one_connection_pool(settings) as database:
+        async with opened_database(settings, db_pool_size=1) as database:
             loaded = await TaskService(database, "alice").get(row["id"])
     finally:
         sql.execute(f'ALTER DATABASE "{database_name}" RESET TimeZone')
@@ -49,19 +46,6 @@ async def test_task_timestamps_read_back_in_utc_whatever_the_server_time_zone(
     assert (loaded.created_at, loaded.updated_at) == (moment, moment)
     assert loaded.created_at.utcoffset() == timedelta(0)
     assert loaded.model_dump(mode="json")["created_at"] == "2026-03-01T07:00:00Z"
-
-
-@asynccontextmanager
-async def _one_connection_pool(settings: Settings) -> AsyncIterator[Database]:
-    """The app's pool with one connection, opened after the server's default changed."""
-    single = settings.model_copy(update={"db_pool_size": 1})
-    assert single.database_url is not None
-    database = Database(single.database_url, single)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def test_task_create_title_is_trimmed() -> None:
