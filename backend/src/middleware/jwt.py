@@ -130,6 +130,7 @@ async def _verify(
     # asymmetric-looking token never meets the shared secret, nor an HS256 one a public key.
     if jwks is None or header is None or header[0] == ALGORITHM:
         return accepted.verify(token)
+    _refuse_critical_extensions(header[1])
     if header[0] not in ASYMMETRIC_ALGORITHMS:
         raise _TokenRejectedError(f"Token algorithm is not allowed; use HS256 or {_ASYMMETRIC}")
     try:
@@ -176,6 +177,7 @@ class AcceptedTokens:
 def _decode(token: str, settings: Settings) -> tuple[JWTPayload, int]:
     """The verified payload and the token's `exp`."""
     try:
+        _refuse_critical_extensions(jwt.get_unverified_header(token))
         claims = jwt.decode(
             token,
             settings.better_auth_secret.get_secret_value(),
@@ -184,7 +186,7 @@ def _decode(token: str, settings: Settings) -> tuple[JWTPayload, int]:
             issuer=settings.jwt_issuer,
             options=_options(settings),
         )
-        # An integer here: the library refuses any `exp` that is not one.
+        # A number here: `_payload` refuses any `exp` that is not one.
         return _payload(claims, settings.jwt_leeway_seconds), int(claims["exp"])
     except ExpiredSignatureError:
         raise _TokenRejectedError("Token has expired") from None
@@ -226,7 +228,24 @@ _JOSE_REASONS = {
 }
 
 
+def _refuse_critical_extensions(header: dict[str, Any]) -> None:
+    # RFC 7515 4.1.11: a token whose `crit` names extensions the recipient does not understand
+    # must be rejected, and this service understands none.
+    if "crit" in header:
+        raise _TokenRejectedError(
+            "Token header lists critical extensions (crit); this service supports none"
+        )
+
+
+# RFC 7519 2: NumericDate is a JSON number; the libraries would also take "9999999999".
+_NUMERIC_DATES = ("exp", "nbf", "iat")
+
+
 def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
+    for name in _NUMERIC_DATES:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise _TokenRejectedError(f"Token claim {name} must be a JSON number (NumericDate)")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub:
         raise _TokenRejectedError("Token subject (sub) must be a non-empty string")
@@ -234,6 +253,9 @@ def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
         storable(sub)
     except ValueError:
         raise _TokenRejectedError("Token subject (sub) contains unsupported characters") from None
+    if "/" in sub:
+        # The router reads a decoded %2F as a path separator: such a user reaches no route.
+        raise _TokenRejectedError("Token subject (sub) must not contain '/'")
     if "iat" in claims and float(claims["iat"]) > time.time() + leeway:
         raise _TokenRejectedError("Token issued-at time (iat) is in the future")
     return JWTPayload(sub=sub)

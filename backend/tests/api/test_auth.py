@@ -69,6 +69,32 @@ BAD_AUTHORIZATION = {
     "integer-sub": (f"Bearer {_signed({'sub': 42, 'exp': NOW + 600})}", "Subject must be a string"),
     "list-iat": (f"Bearer {_signed({'sub': 'alice', 'exp': NOW + 600, 'iat': [1]})}", "malformed"),
     "oversize": (f"Bearer {'a' * 9000}", "Token is too large"),
+    "string-exp": (
+        f"Bearer {_signed({'sub': 'alice', 'exp': str(NOW + 600)})}",
+        "Token claim exp must be a JSON number (NumericDate)",
+    ),
+    "string-nbf": (
+        f"Bearer {_signed({'sub': 'alice', 'exp': NOW + 600, 'nbf': str(NOW - 60)})}",
+        "Token claim nbf must be a JSON number (NumericDate)",
+    ),
+    "string-iat": (
+        f"Bearer {_signed({'sub': 'alice', 'exp': NOW + 600, 'iat': str(NOW)})}",
+        "Token claim iat must be a JSON number (NumericDate)",
+    ),
+    "unknown-crit": (
+        "Bearer "
+        + jwt.encode(
+            {"sub": "alice", "exp": NOW + 600},
+            TEST_SECRET,
+            algorithm="HS256",
+            headers={"crit": ["urn:example:policy"], "urn:example:policy": "strict"},
+        ),
+        "Token header lists critical extensions (crit)",
+    ),
+    "slash-in-sub": (
+        f"Bearer {_signed({'sub': 'alice/bob', 'exp': NOW + 600})}",
+        "Token subject (sub) must not contain '/'",
+    ),
 }
 
 

@@ -160,6 +160,12 @@ def test_concurrent_lookups_of_a_new_kid_fetch_once(
         ({"iat": int(time.time()) + 600}, "Token issued-at time (iat) is in the future"),
         ({"sub": ""}, "Token subject (sub) must be a non-empty string"),
         ({"sub": 42}, "Token claims are invalid"),
+        (
+            {"exp": str(int(time.time()) + 600)},
+            "Token claim exp must be a JSON number (NumericDate)",
+        ),
+        ({"iat": str(int(time.time()))}, "Token claim iat must be a JSON number (NumericDate)"),
+        ({"sub": "alice/bob"}, "Token subject (sub) must not contain '/'"),
     ],
     ids=[
         "wrong-iss",
@@ -172,6 +178,9 @@ def test_concurrent_lookups_of_a_new_kid_fetch_once(
         "iat",
         "empty-sub",
         "int-sub",
+        "string-exp",
+        "string-iat",
+        "slash-in-sub",
     ],
 )
 def test_bad_claims_are_rejected_with_reason(
