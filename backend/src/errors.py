@@ -2,6 +2,7 @@
 
 import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -84,8 +85,9 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
                     f"Request body is not valid JSON ({reason}); send a JSON object "
                     "with 'Content-Type: application/json'",
                 )
+        problems = [_header_as_sent(problem) for problem in error.errors()]
         return _EscapingJSONResponse(
-            {"detail": jsonable_encoder(error.errors())},
+            {"detail": jsonable_encoder(problems)},
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
     raise TypeError(error)  # registered for RequestValidationError only
@@ -104,6 +106,18 @@ def _body_left_unparsed(error: RequestValidationError) -> bool:
 def _not_json_detail(content_type: str | None) -> str:
     sent = f"got '{content_type[:100]}'" if content_type else "the request had no Content-Type"
     return f"Request body must be JSON: send it with 'Content-Type: application/json' ({sent})"
+
+
+def _header_as_sent(problem: dict[str, Any]) -> dict[str, Any]:
+    # The server hands header bytes over as Latin-1 text; clients send UTF-8, so an echoed
+    # "café" would read "cafÃ©". Bytes that are not UTF-8 are echoed as they were read.
+    value = problem.get("input")
+    if problem.get("loc", ("",))[0] != "header" or not isinstance(value, str):
+        return problem
+    try:
+        return {**problem, "input": value.encode("latin-1").decode("utf-8")}
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return problem
 
 
 class _EscapingJSONResponse(JSONResponse):

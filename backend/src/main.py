@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 import psycopg
 from fastapi import FastAPI, Request, status
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
@@ -22,6 +21,7 @@ from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from src.metrics import HttpMetrics
 from src.middleware.access_log import AccessLogMiddleware
 from src.middleware.body_limit import BodyLimitMiddleware
+from src.middleware.cors import JSONCORSMiddleware
 from src.middleware.jwks import JWKSClient
 from src.middleware.jwt import AcceptedTokens
 from src.middleware.request_id import RequestIdMiddleware
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The body limit is innermost, so CORS wraps it and a 413 still carries the CORS headers.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
-        CORSMiddleware,
+        JSONCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=CORS_REQUEST_HEADERS,

@@ -168,6 +168,17 @@ def test_keyed_create_purges_only_the_callers_expired_keys(
     ]
 
 
+def test_non_ascii_header_is_echoed_in_the_422_as_the_client_sent_it(
+    client: TestClient, alice: dict[str, str]
+) -> None:
+    headers: dict[str, str | bytes] = {**alice, "Idempotency-Key": "caf\u00e9".encode()}
+
+    response = client.post(ALICE, json=BODY, headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["input"] == "caf\u00e9"
+
+
 @pytest.mark.parametrize(
     "key",
     ["", "k" * 256, "caf\u00e9", "tab\there"],

@@ -345,6 +345,21 @@ def test_cors_preflight_allows_configured_origin(settings: Settings) -> None:
     assert "access-control-allow-origin" not in denied.headers
 
 
+def test_cors_preflight_from_a_disallowed_origin_is_a_json_400_naming_the_setting(
+    settings: Settings,
+) -> None:
+    app = create_app(settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}))
+    with TestClient(app) as client:
+        denied = client.options(ALICE, headers=_preflight("http://evil.example"))
+
+    assert denied.status_code == 400
+    assert denied.headers["content-type"] == "application/json"
+    assert denied.json() == {
+        "detail": "Disallowed CORS origin; the API's CORS_ORIGINS setting lists the origins allowed"
+    }
+    assert "access-control-allow-origin" not in denied.headers
+
+
 def _preflight(origin: str) -> dict[str, str]:
     return {
         "Origin": origin,
