@@ -190,6 +190,24 @@ def test_list_link_for_opaque_user_id_is_percent_encoded_and_followable(
     assert [task["title"] for task in second.json()] == ["t0"]
 
 
+@pytest.mark.parametrize(
+    "user", ["line\nbreak", "tab\there", "carriage\rreturn"], ids=["lf", "tab", "cr"]
+)
+def test_list_link_keeps_control_characters_of_the_user_id(
+    client: TestClient, auth_headers: AuthHeaders, user: str
+) -> None:
+    path, headers = f"/api/{quote(user, safe='')}/tasks", auth_headers(user)
+    for n in range(2):
+        assert client.post(path, json={"title": f"t{n}"}, headers=headers).status_code == 201
+
+    first = client.get(path, params={"limit": 1}, headers=headers)
+    next_url = first.headers["Link"].split(">")[0].lstrip("<")
+    second = client.get(next_url, headers=headers)
+
+    assert next_url == f"{path}?limit=1&offset=1"
+    assert [task["title"] for task in second.json()] == ["t0"]
+
+
 def test_list_offset_past_the_end_is_empty_with_prev_to_last_page(
     client: TestClient, alice: dict[str, str], create_task: CreateTask
 ) -> None:
