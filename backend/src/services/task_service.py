@@ -4,7 +4,9 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from psycopg import AsyncCursor
 from psycopg.errors import UniqueViolation
+from psycopg.rows import DictRow
 
 from src.db import ClientGone, Connection, Database, Statement
 from src.models.task import MAX_TASK_ID, utc_now
@@ -189,7 +191,9 @@ class TaskService:
         return self._database.connection(self._client_gone)
 
 
-async def _execute(connection: Connection, statement: Statement, values: dict[str, object]) -> Any:
+async def _execute(
+    connection: Connection, statement: Statement, values: dict[str, object]
+) -> AsyncCursor[DictRow]:
     return await connection.execute(statement.sql, statement.bind(values))
 
 
