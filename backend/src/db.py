@@ -1,4 +1,4 @@
-"""The database: psycopg 3's async pool, its time limits, and statements compiled from the models.
+"""The database: psycopg 3's async pool and its time limits.
 
 Requests await the pool directly on the event loop; no thread hop. Pooled connections rest in
 autocommit, so the common request is one statement and one round trip; work that needs several
@@ -7,9 +7,8 @@ statements opens a transaction explicitly (`connection.transaction()`).
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Self
 from weakref import WeakKeyDictionary
 
@@ -18,11 +17,10 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy import ClauseElement
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from src.config import DatabaseSettings
 from src.embedded_db import embedded_url
+from src.errors import RequestAbandonedError
 
 Connection = AsyncConnection[DictRow]
 ClientGone = Callable[[], Awaitable[bool]]
@@ -45,10 +43,6 @@ class DatabaseTimeoutError(psycopg.OperationalError):
     """The database did not finish a request's work within DB_QUERY_TIMEOUT."""
 
 
-class RequestAbandonedError(Exception):
-    """The client went away while its request waited for a connection; its work was not started."""
-
-
 def database_url(settings: DatabaseSettings) -> str:
     """DATABASE_URL, or the embedded server's when it is unset."""
     return settings.database_url or embedded_url()
@@ -57,26 +51,6 @@ def database_url(settings: DatabaseSettings) -> str:
 def sqlalchemy_url(url: str) -> str:
     """The same server, for SQLAlchemy (Alembic, the tests' schema): psycopg 3's sync driver."""
     return "postgresql+psycopg://" + url.removeprefix("postgresql://")
-
-
-@dataclass(frozen=True, slots=True)
-class Statement:
-    """SQL compiled once from a SQLAlchemy expression; values are bound by name at execution."""
-
-    sql: str
-    constants: Mapping[str, object]  # literals of the expression, sent as parameters
-
-    def bind(self, values: Mapping[str, object]) -> dict[str, object]:
-        return {**self.constants, **values}
-
-
-_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]  # SQLAlchemy's own
-
-
-def compiled(expression: ClauseElement) -> Statement:
-    compiled_sql = expression.compile(dialect=_DIALECT)
-    constants = {name: value for name, value in compiled_sql.params.items() if value is not None}
-    return Statement(str(compiled_sql), constants)
 
 
 class Database:

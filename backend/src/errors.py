@@ -1,159 +1,156 @@
-"""Exception handlers: each domain or infrastructure failure maps to HTTP once, here."""
+"""Every error answer the API documents: its status, its `detail`, and when it happens.
 
-import json
-import logging
-from typing import Any
+The one catalogue. The service and the middleware raise these; one handler answers them
+(src/api/error_handlers.py); each route's OpenAPI `responses` are generated from the classes it
+can raise (src/api/openapi.py); docs/api.md's error table is checked against them by a test.
+A class's `detail` is its answer, or an example of it where the text carries specifics.
+"""
 
-from fastapi import FastAPI, Request, status
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from psycopg import InterfaceError, OperationalError
-from psycopg.errors import ReadOnlySqlTransaction
-
-from src.db import RequestAbandonedError
-from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
-from src.middleware.request_id import current_context
-from src.services.idempotency import IdempotencyKeyConflictError, IdempotencyKeyReusedError
-from src.services.task_service import PreconditionFailedError, TaskNotFoundError
-
-logger = logging.getLogger(__name__)
-
-RETRY_AFTER_SECONDS = "2"
-CLIENT_CLOSED_REQUEST = 499
+from http import HTTPStatus
+from typing import Any, ClassVar
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(TaskNotFoundError, _task_not_found)
-    app.add_exception_handler(PreconditionFailedError, _precondition_failed)
-    app.add_exception_handler(IdempotencyKeyReusedError, _idempotency_key_reused)
-    app.add_exception_handler(IdempotencyKeyConflictError, _idempotency_key_conflict)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(RequestAbandonedError, _client_gone)
-    # OperationalError covers a refused or lost connection, the pool's timeout and our own
-    # DatabaseTimeoutError (src/db.py).
-    for error in (OperationalError, InterfaceError, ReadOnlySqlTransaction):
-        app.add_exception_handler(error, _database_unavailable)
-    app.add_exception_handler(Exception, _unexpected)
+class ApiError(Exception):
+    status: ClassVar[int]  # an HTTPStatus, or 499
+    detail: str  # the answer's `detail`; instances may carry a more specific one
+    when: ClassVar[str]  # when a client gets it: the OpenAPI description
+    retry_after: int | None = None  # seconds, sent as Retry-After
+    challenge: str | None = None  # the WWW-Authenticate scheme, for a 401
+
+    def __init__(self, detail: str | None = None, retry_after: int | None = None) -> None:
+        if detail is not None:
+            self.detail = detail
+        if retry_after is not None:
+            self.retry_after = retry_after
+        super().__init__(self.detail)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return header_values(self.retry_after, self.challenge)
+
+    def content(self) -> dict[str, Any]:
+        return {"detail": self.detail}
 
 
-async def _task_not_found(_request: Request, _error: Exception) -> Response:
-    return _detail(status.HTTP_404_NOT_FOUND, "Task not found")
+def header_values(retry_after: int | None, challenge: str | None) -> dict[str, str]:
+    """The response headers an error of the catalogue carries."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return headers | ({"WWW-Authenticate": challenge} if challenge else {})
 
 
-async def _precondition_failed(_request: Request, _error: Exception) -> Response:
-    return _detail(
-        status.HTTP_412_PRECONDITION_FAILED,
-        "Task has changed since you read it (If-Match does not match its ETag); "
-        "fetch it again and retry",
+class BodyNotJSONError(ApiError):
+    status = HTTPStatus.BAD_REQUEST
+    detail = (
+        "Request body is not valid JSON (Expecting value); "
+        "send a JSON object with 'Content-Type: application/json'"
     )
+    when = "The body is not valid JSON"
 
-
-async def _idempotency_key_reused(_request: Request, _error: Exception) -> Response:
-    # FastAPI's list form, like every other 422, so a client needs one parser for them.
-    problem = {
-        "type": "idempotency_key_reused",
-        "loc": ["header", "idempotency-key"],
-        "msg": "Idempotency-Key was already used with a different request body; "
-        "send a new key for a new task",
-    }
-    return JSONResponse({"detail": [problem]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-
-
-async def _idempotency_key_conflict(_request: Request, _error: Exception) -> Response:
-    return _detail(
-        status.HTTP_409_CONFLICT,
-        "A request with this Idempotency-Key is still being processed; retry shortly",
-        headers={"Retry-After": "1"},
-    )
-
-
-async def _invalid_request(request: Request, error: Exception) -> Response:
-    # A body not declared as JSON is a 415 naming the header; one that is not JSON at all is a
-    # 400 with one sentence; schema violations keep FastAPI's 422 list, which names each field.
-    if isinstance(error, RequestValidationError):
-        if _body_left_unparsed(error):
-            return _detail(
-                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                _not_json_detail(request.headers.get("content-type")),
-            )
-        for item in error.errors():
-            if item.get("type") == "json_invalid":
-                reason = item.get("ctx", {}).get("error", "invalid syntax")
-                return _detail(
-                    status.HTTP_400_BAD_REQUEST,
-                    f"Request body is not valid JSON ({reason}); send a JSON object "
-                    "with 'Content-Type: application/json'",
-                )
-        problems = [_header_as_sent(problem) for problem in error.errors()]
-        return _EscapingJSONResponse(
-            {"detail": jsonable_encoder(problems)},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    @classmethod
+    def because(cls, reason: str) -> "BodyNotJSONError":
+        return cls(
+            f"Request body is not valid JSON ({reason}); "
+            "send a JSON object with 'Content-Type: application/json'"
         )
-    raise TypeError(error)  # registered for RequestValidationError only
 
 
-def _body_left_unparsed(error: RequestValidationError) -> bool:
-    # FastAPI parses a body only when its Content-Type is application/json or application/*+json
-    # and otherwise validates the raw bytes, which fail as "not a valid dictionary": a 422 that
-    # does not say what to fix. The usual cause is fetch sending a string body as text/plain.
-    # This runs after the token and owner checks, so a stranger still gets a 401 or 403.
-    return any(
-        item["loc"] == ("body",) and isinstance(item.get("input"), bytes) for item in error.errors()
+class TokenRejectedError(ApiError):
+    status = HTTPStatus.UNAUTHORIZED
+    detail = "Missing Authorization header; send 'Authorization: Bearer <token>'"
+    when = "Missing, malformed, expired or badly signed token; `detail` says which"
+    challenge = "Bearer"
+
+
+class NotOwnerError(ApiError):
+    status = HTTPStatus.FORBIDDEN
+    detail = "Token does not belong to this user"
+    when = "The token belongs to a different user than the `{user_id}` in the path"
+
+
+class TaskNotFoundError(ApiError):
+    """The task does not exist or belongs to someone else: deliberately indistinguishable."""
+
+    status = HTTPStatus.NOT_FOUND
+    detail = "Task not found"
+    when = "No such task for this user (another user's task looks the same)"
+
+
+class IdempotencyKeyConflictError(ApiError):
+    """A request with the same key collided with this one and its outcome cannot be read yet."""
+
+    status = HTTPStatus.CONFLICT
+    detail = "A request with this Idempotency-Key is still being processed; retry shortly"
+    when = "A request with this Idempotency-Key is still being processed"
+    retry_after = 1
+
+
+class PreconditionFailedError(ApiError):
+    """The task changed since the caller read it (`If-Match` no longer matches)."""
+
+    status = HTTPStatus.PRECONDITION_FAILED
+    detail = (
+        "Task has changed since you read it (If-Match does not match its ETag); "
+        "fetch it again and retry"
     )
+    when = "If-Match does not match the task's current ETag; nothing changed"
 
 
-def _not_json_detail(content_type: str | None) -> str:
-    sent = f"got '{content_type[:100]}'" if content_type else "the request had no Content-Type"
-    return f"Request body must be JSON: send it with 'Content-Type: application/json' ({sent})"
+class BodyTooLargeError(ApiError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    detail = "Request body is larger than 65536 bytes; send a smaller body"
+    when = "The body is larger than MAX_BODY_BYTES (64 KiB by default)"
+
+    @classmethod
+    def over(cls, max_bytes: int) -> "BodyTooLargeError":
+        return cls(f"Request body is larger than {max_bytes} bytes; send a smaller body")
 
 
-def _header_as_sent(problem: dict[str, Any]) -> dict[str, Any]:
-    # The server hands header bytes over as Latin-1 text; clients send UTF-8, so an echoed
-    # "café" would read "cafÃ©". Bytes that are not UTF-8 are echoed as they were read.
-    value = problem.get("input")
-    if problem.get("loc", ("",))[0] != "header" or not isinstance(value, str):
-        return problem
-    try:
-        return {**problem, "input": value.encode("latin-1").decode("utf-8")}
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return problem
-
-
-class _EscapingJSONResponse(JSONResponse):
-    """FastAPI's 422 echoes the input; a lone surrogate in it must not crash the encoder."""
-
-    def render(self, content: object) -> bytes:
-        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode("utf-8", "backslashreplace")
-
-
-async def _client_gone(_request: Request, _error: Exception) -> Response:
-    # Nobody reads this answer; the code (nginx's "client closed request") is for the access
-    # log and the metrics, which count how much work overload made the service skip.
-    return _detail(
-        CLIENT_CLOSED_REQUEST, "Client closed the connection before the request was served"
+class NotJSONContentTypeError(ApiError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    detail = (
+        "Request body must be JSON: send it with 'Content-Type: application/json' "
+        "(got 'text/plain;charset=UTF-8')"
     )
+    when = "The body is not declared as JSON (`Content-Type` is missing or not `application/json`)"
+
+    @classmethod
+    def got(cls, content_type: str | None) -> "NotJSONContentTypeError":
+        sent = f"got '{content_type[:100]}'" if content_type else "the request had no Content-Type"
+        return cls(
+            f"Request body must be JSON: send it with 'Content-Type: application/json' ({sent})"
+        )
 
 
-async def _database_unavailable(request: Request, error: Exception) -> Response:
-    text = str(error).strip()
-    reason = text.splitlines()[0] if text else type(error).__name__
-    logger.error("database unavailable: %s %s: %s", request.method, request.url.path, reason)
-    return _detail(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        "Database is temporarily unavailable; retry shortly",
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
+class IdempotencyKeyReusedError(ApiError):
+    """The key already created a task from a different request body."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    detail = (
+        "Idempotency-Key was already used with a different request body; "
+        "send a new key for a new task"
     )
+    when = "The Idempotency-Key already created a task from a different body"
+
+    def content(self) -> dict[str, Any]:
+        # FastAPI's list form, like every other 422, so a client needs one parser for them.
+        problem = {"type": "idempotency_key_reused", "loc": ["header", "idempotency-key"]}
+        return {"detail": [problem | {"msg": self.detail}]}
 
 
-async def _unexpected(request: Request, error: Exception) -> Response:
-    logger.error("unhandled error: %s %s", request.method, request.url.path, exc_info=error)
-    # This handler runs outside the request-id middleware, so it adds the header itself.
-    context = current_context()
-    headers = {REQUEST_ID_HEADER: context.request_id} if context else None
-    return _detail(status.HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error", headers)
+class RequestAbandonedError(ApiError):
+    """The client went away while its request waited for a connection; nothing was started."""
+
+    # nginx's "client closed request": nobody reads it; the access log and metrics count it.
+    status = 499  # not in HTTPStatus
+    detail = "Client closed the connection before the request was served"
+    when = "The client left before its request got a database connection"
 
 
-def _detail(code: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+class DatabaseUnavailableError(ApiError):
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    detail = "Database is temporarily unavailable; retry shortly"
+    when = (
+        "The database is unreachable or its pool is exhausted (or, with JWT_JWKS_URL set, the "
+        "token signing keys cannot be fetched); retry after `Retry-After` seconds"
+    )
+    retry_after = 2

@@ -10,12 +10,12 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from src.api.error_handlers import install_error_handlers
 from src.api.openapi import TAGS, document_request_id, example_response
 from src.api.routes import tasks
 from src.config import Settings, explained, get_settings
 from src.db import Database
 from src.embedded_db import embedded_server, embedded_server_url
-from src.errors import install_error_handlers
 from src.logs import configure_logging
 from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from src.metrics import HttpMetrics

@@ -6,9 +6,10 @@ it, so every example here is a real answer of the service (a test replays each e
 
 from typing import Any
 
-from fastapi import FastAPI, status
+from fastapi import FastAPI
 from fastapi.openapi.models import Example
 
+from src.errors import ApiError, header_values
 from src.schemas.responses import TASK_EXAMPLE, ErrorResponse
 
 TAGS: list[dict[str, Any]] = [
@@ -27,71 +28,17 @@ TAGS: list[dict[str, Any]] = [
     },
 ]
 
-# status: (when it happens, the body the service really sends in that case)
-_ERRORS: dict[int, tuple[str, str]] = {
-    status.HTTP_400_BAD_REQUEST: (
-        "The body is not valid JSON",
-        "Request body is not valid JSON (Expecting value); "
-        "send a JSON object with 'Content-Type: application/json'",
-    ),
-    status.HTTP_401_UNAUTHORIZED: (
-        "Missing, malformed, expired or badly signed token; `detail` says which",
-        "Missing Authorization header; send 'Authorization: Bearer <token>'",
-    ),
-    status.HTTP_403_FORBIDDEN: (
-        "The token belongs to a different user than the `{user_id}` in the path",
-        "Token does not belong to this user",
-    ),
-    status.HTTP_404_NOT_FOUND: (
-        "No such task for this user (another user's task looks the same)",
-        "Task not found",
-    ),
-    status.HTTP_409_CONFLICT: (
-        "A request with this Idempotency-Key is still being processed",
-        "A request with this Idempotency-Key is still being processed; retry shortly",
-    ),
-    status.HTTP_412_PRECONDITION_FAILED: (
-        "If-Match does not match the task's current ETag; nothing changed",
-        "Task has changed since you read it (If-Match does not match its ETag); "
-        "fetch it again and retry",
-    ),
-    status.HTTP_413_CONTENT_TOO_LARGE: (
-        "The body is larger than MAX_BODY_BYTES (64 KiB by default)",
-        "Request body is larger than 65536 bytes; send a smaller body",
-    ),
-    status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: (
-        "The body is not declared as JSON (`Content-Type` is missing or not `application/json`)",
-        "Request body must be JSON: send it with 'Content-Type: application/json' "
-        "(got 'text/plain;charset=UTF-8')",
-    ),
-    status.HTTP_503_SERVICE_UNAVAILABLE: (
-        "The database is unreachable or its pool is exhausted (or, with JWT_JWKS_URL set, the "
-        "token signing keys cannot be fetched); retry after `Retry-After` seconds",
-        "Database is temporarily unavailable; retry shortly",
-    ),
-}
-
-_HEADERS: dict[int, dict[str, Any]] = {
-    status.HTTP_401_UNAUTHORIZED: {
-        "WWW-Authenticate": {
-            "description": "Always `Bearer`: the scheme to authenticate with.",
-            "required": True,
-            "schema": {"type": "string"},
-        }
+# The response headers errors carry (src/errors.py), as the document describes them.
+_ERROR_HEADERS: dict[str, dict[str, Any]] = {
+    "WWW-Authenticate": {
+        "description": "Always `Bearer`: the scheme to authenticate with.",
+        "required": True,
+        "schema": {"type": "string"},
     },
-    status.HTTP_409_CONFLICT: {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "required": True,
-            "schema": {"type": "integer"},
-        }
-    },
-    status.HTTP_503_SERVICE_UNAVAILABLE: {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "required": True,
-            "schema": {"type": "integer"},
-        }
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "integer"},
     },
 }
 
@@ -140,20 +87,23 @@ def example_response(code: int, example: object, **extra: Any) -> dict[int | str
     return {code: {"content": {"application/json": {"example": example}}, **extra}}
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The documented error answers for `codes`, each `{"detail": "..."}` with a real example."""
-    return {code: _error_response(code) for code in sorted(codes)}
+def error_responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
+    """The documented answers for `errors`, each `{"detail": "..."}` with a real example."""
+    return {error.status: _error_response(error) for error in sorted(errors, key=_status)}
 
 
-def _error_response(code: int) -> dict[str, Any]:
-    when, detail = _ERRORS[code]
+def _status(error: type[ApiError]) -> int:
+    return error.status
+
+
+def _error_response(error: type[ApiError]) -> dict[str, Any]:
     response: dict[str, Any] = {
         "model": ErrorResponse,
-        "description": when,
-        "content": {"application/json": {"example": {"detail": detail}}},
+        "description": error.when,
+        "content": {"application/json": {"example": {"detail": error.detail}}},
     }
-    if code in _HEADERS:
-        response["headers"] = _HEADERS[code]
+    if headers := header_values(error.retry_after, error.challenge):
+        response["headers"] = {name: _ERROR_HEADERS[name] for name in headers}
     return response
 
 

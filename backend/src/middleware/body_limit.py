@@ -1,17 +1,19 @@
 """A cap on request body size, so one client cannot make the service buffer megabytes."""
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.errors import BodyTooLargeError
+
 
 class _BodyTooLargeError(HTTPException):
+    # An HTTPException, because FastAPI turns any other error raised while it reads the body
+    # into a 400 about parsing.
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"Request body is larger than {max_bytes} bytes; send a smaller body",
-        )
+        error = BodyTooLargeError.over(max_bytes)
+        super().__init__(error.status, error.detail)
 
 
 class BodyLimitMiddleware:

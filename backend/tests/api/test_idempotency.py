@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from src.models.task import utc_now
-from src.services.idempotency import KEY_TTL
+from src.services.task_service import KEY_TTL
 from tests.conftest import AuthHeaders, SqlConnection
 
 ALICE = "/api/alice/tasks"

@@ -10,18 +10,14 @@ from fastapi.testclient import TestClient
 from psycopg.errors import LockNotAvailable
 
 from src.config import Settings
-from src.db import Connection, Database
+from src.db import Database
+from src.errors import PreconditionFailedError, TaskNotFoundError
 from src.schemas.requests import TaskCreate, TaskUpdate
 from src.schemas.responses import TaskResponse
 from src.services import task_service
 from src.services.etags import etag_of
-from src.services.idempotency import IdempotencyKeys, KeyRecord
-from src.services.task_service import (
-    CreatedTask,
-    PreconditionFailedError,
-    TaskNotFoundError,
-    TaskService,
-)
+from src.services.task_repository import KeyRecord, TaskRepository
+from src.services.task_service import CreatedTask, TaskService
 from tests.conftest import AuthHeaders, SqlConnection, opened_database
 
 T = TypeVar("T")
@@ -149,18 +145,16 @@ async def test_task_deleted_between_one_statement_write_and_locked_write_is_not_
 ) -> None:
     service = TaskService(database, "alice")
     task = await service.create(TaskCreate(title="t"))
-    real_locked = TaskService._locked
+    real_locked = task_service._locked
 
-    async def delete_elsewhere_then_lock(
-        self: TaskService, connection: Connection, task_id: int
-    ) -> TaskResponse:
+    async def delete_elsewhere_then_lock(tasks: TaskRepository, task_id: int) -> TaskResponse:
         sql.execute("DELETE FROM tasks WHERE id = %s", (task_id,))
-        return await real_locked(self, connection, task_id)
+        return await real_locked(tasks, task_id)
 
     # A clock behind the stored version makes the one-statement write step aside for the
     # locked read-then-write, which is where a row can vanish between the two.
     _set_clock(monkeypatch, task.updated_at - timedelta(seconds=1))
-    monkeypatch.setattr(TaskService, "_locked", delete_elsewhere_then_lock)
+    monkeypatch.setattr(task_service, "_locked", delete_elsewhere_then_lock)
 
     with pytest.raises(TaskNotFoundError):
         await UNCONDITIONAL_WRITES[operation](service, task.id)
@@ -194,15 +188,15 @@ async def test_lost_key_lookup_race_replays_the_winner(
 ) -> None:
     service = TaskService(database, "alice")
     winner = await service.create_once(TaskCreate(title="t"), "k")
-    real_find = IdempotencyKeys.find
+    real_find = TaskRepository.find_key
     calls: list[str] = []
 
-    async def miss_once(self: IdempotencyKeys, key: str, now: datetime) -> KeyRecord | None:
+    async def miss_once(self: TaskRepository, key: str, since: datetime) -> KeyRecord | None:
         # The first lookup runs "before" the winner committed; the retry sees it.
         calls.append(key)
-        return None if len(calls) == 1 else await real_find(self, key, now)
+        return None if len(calls) == 1 else await real_find(self, key, since)
 
-    monkeypatch.setattr(IdempotencyKeys, "find", miss_once)
+    monkeypatch.setattr(TaskRepository, "find_key", miss_once)
     loser = await service.create_once(TaskCreate(title="t"), "k")
 
     assert (loser.task, loser.replayed) == (winner.task, True)
@@ -219,10 +213,10 @@ def test_key_collision_whose_record_cannot_be_read_returns_409(
     headers = auth_headers("alice") | {"Idempotency-Key": "k"}
     first = client.post("/api/alice/tasks", json={"title": "t"}, headers=headers)
 
-    async def never_found(self: IdempotencyKeys, key: str, now: datetime) -> None:
+    async def never_found(self: TaskRepository, key: str, since: datetime) -> None:
         return None
 
-    monkeypatch.setattr(IdempotencyKeys, "find", never_found)
+    monkeypatch.setattr(TaskRepository, "find_key", never_found)
     response = client.post("/api/alice/tasks", json={"title": "t"}, headers=headers)
 
     assert response.status_code == 409, response.text

@@ -21,7 +21,7 @@ from alembic import command
 from src.config import DatabaseSettings, Settings
 from src.db import Database, sqlalchemy_url
 from src.schemas.queries import TaskListQuery
-from src.services import task_listing
+from src.services.task_repository import page_statement
 from tests.conftest import SqlConnection, opened_database
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
@@ -328,10 +328,9 @@ def test_list_page_reads_an_owner_index_in_order_without_sorting(
     sql: SqlConnection, query: TaskListQuery, index: str
 ) -> None:
     # The statement and values TaskService.list_page sends for this query.
-    statement = task_listing.page_statement(query)
-    values = statement.bind(task_listing.parameters("alice", query))
+    statement, values = page_statement(query)
 
-    plan = _plan(sql, statement.sql, values)
+    plan = _plan(sql, statement, values | {"owner": "alice"})
 
     assert index in plan, plan
     assert "Sort" not in plan, plan

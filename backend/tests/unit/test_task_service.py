@@ -7,11 +7,11 @@ import pytest
 from psycopg.pq import TransactionStatus
 
 from src.db import Database
+from src.errors import IdempotencyKeyReusedError, PreconditionFailedError, TaskNotFoundError
 from src.models.task import MAX_TASK_ID
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
-from src.services.idempotency import IdempotencyKeyReusedError
-from src.services.task_service import PreconditionFailedError, TaskNotFoundError, TaskService
+from src.services.task_service import TaskService
 from tests.conftest import SqlConnection
 
 pytestmark = pytest.mark.anyio

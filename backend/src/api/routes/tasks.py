@@ -20,6 +20,17 @@ from src.api.openapi import (
 )
 from src.api.pagination import page_links
 from src.api.strict_json import StrictJSONRoute
+from src.errors import (
+    BodyNotJSONError,
+    BodyTooLargeError,
+    DatabaseUnavailableError,
+    IdempotencyKeyConflictError,
+    NotJSONContentTypeError,
+    NotOwnerError,
+    PreconditionFailedError,
+    TaskNotFoundError,
+    TokenRejectedError,
+)
 from src.middleware.jwt import OwnerBearer
 from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
@@ -27,15 +38,10 @@ from src.schemas.responses import TASK_EXAMPLE, TaskRecord, TaskResponse
 from src.services.etags import etag_of, if_none_match_hits
 from src.services.task_service import TaskService
 
-# Any task operation can meet these; each route adds its own (400 for a body, 404 for an id).
-_COMMON_ERRORS = error_responses(
-    status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN, status.HTTP_503_SERVICE_UNAVAILABLE
-)
-_NOT_FOUND = status.HTTP_404_NOT_FOUND
-_NOT_JSON = status.HTTP_400_BAD_REQUEST
-_STALE = status.HTTP_412_PRECONDITION_FAILED
-_TOO_LARGE = status.HTTP_413_CONTENT_TOO_LARGE
-_NOT_JSON_TYPE = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+# Any task operation can meet these; each route adds its own (a body's, an id's).
+_COMMON_ERRORS = error_responses(TokenRejectedError, NotOwnerError, DatabaseUnavailableError)
+# What a JSON body can meet before the service runs.
+_BODY_ERRORS = (BodyNotJSONError, BodyTooLargeError, NotJSONContentTypeError)
 
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
@@ -89,7 +95,7 @@ async def list_tasks(
         TASK_EXAMPLE,
         headers=LOCATION_HEADER | {"ETag": headers.ETAG, "Idempotent-Replayed": headers.REPLAYED},
     )
-    | error_responses(_NOT_JSON, status.HTTP_409_CONFLICT, _TOO_LARGE, _NOT_JSON_TYPE),
+    | error_responses(*_BODY_ERRORS, IdempotencyKeyConflictError),
 )
 async def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
@@ -121,7 +127,7 @@ async def create_task(
             "headers": {"ETag": headers.ETAG},
         }
     }
-    | error_responses(_NOT_FOUND),
+    | error_responses(TaskNotFoundError),
 )
 async def read_task(
     task_id: TaskId, tasks: OwnedTasks, if_none_match: IfNoneMatch = None
@@ -142,7 +148,7 @@ async def read_task(
     responses=example_response(
         status.HTTP_200_OK, REPLACED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
     )
-    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE, _NOT_JSON_TYPE),
+    | error_responses(*_BODY_ERRORS, TaskNotFoundError, PreconditionFailedError),
 )
 async def update_task(
     task_id: TaskId,
@@ -163,7 +169,7 @@ async def update_task(
     responses=example_response(
         status.HTTP_200_OK, COMPLETED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
     )
-    | error_responses(_NOT_JSON, _NOT_FOUND, _STALE, _TOO_LARGE, _NOT_JSON_TYPE),
+    | error_responses(*_BODY_ERRORS, TaskNotFoundError, PreconditionFailedError),
 )
 async def patch_task(
     task_id: TaskId,
@@ -181,7 +187,7 @@ async def patch_task(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
     response_description="Deleted; no body",
-    responses=error_responses(_NOT_FOUND, _STALE),
+    responses=error_responses(TaskNotFoundError, PreconditionFailedError),
 )
 async def delete_task(task_id: TaskId, tasks: OwnedTasks, if_match: IfMatch = None) -> None:
     """Delete the task permanently."""
