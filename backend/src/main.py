@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from src.api.error_handlers import install_error_handlers
-from src.api.openapi import TAGS, document_request_id, example_response
+from src.api.openapi import TAGS, example_response, finish_document
 from src.api.routes import tasks
 from src.config import Settings, explained, get_settings
 from src.db import Database
@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text"}},
         tags=["operations"],
     )
-    document_request_id(app)
+    finish_document(app)
     return app
 
 

@@ -38,6 +38,15 @@ export type DocumentedErrors = [
 ];
 type ValidationFailure = Json<Responses<"create_task">[422]>;
 export type FailingField = NonNullable<ValidationFailure["detail"]>[number]["loc"];
+// A 422 item's `ctx` holds the failed constraint's values, e.g. `min_length` for a blank title:
+// its values must be readable (`unknown`), not `never`.
+type FailureContext = NonNullable<NonNullable<ValidationFailure["detail"]>[number]["ctx"]>;
+type Readable<T> = [T] extends [never] ? false : true;
+export const contextIsReadable: Readable<FailureContext[string]> = true;
+export function minimumLength(failure: ValidationFailure): number | undefined {
+  const value = failure.detail?.[0]?.ctx?.min_length;
+  return typeof value === "number" ? value : undefined;
+}
 
 export class ApiError extends Error {
   constructor(
