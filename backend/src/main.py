@@ -23,6 +23,7 @@ from src.middleware.access_log import AccessLogMiddleware
 from src.middleware.body_limit import BodyLimitMiddleware
 from src.middleware.cors import JSONCORSMiddleware
 from src.middleware.jwks import JWKSClient
+from src.middleware.head import HeadAsGetMiddleware
 from src.middleware.jwt import AcceptedTokens
 from src.middleware.request_id import RequestIdMiddleware
 from src.schemas.responses import HealthResponse
@@ -78,12 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.accepted_tokens = AcceptedTokens(settings)
     app.state.metrics = HttpMetrics()
     # Outermost last: the request id exists before the access log, and both see CORS answers.
-    # The body limit is innermost, so CORS wraps it and a 413 still carries the CORS headers.
+    # HEAD-as-GET and the body limit are innermost, so CORS wraps them and a 413 still carries
+    # the CORS headers.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         JSONCORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=CORS_REQUEST_HEADERS,
         expose_headers=CORS_EXPOSED_HEADERS,
     )

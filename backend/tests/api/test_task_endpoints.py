@@ -376,3 +376,31 @@ def test_docs_and_openapi_offer_bearer_authorization(client: TestClient) -> None
     operation = spec["paths"]["/api/{user_id}/tasks"]["post"]
     assert operation["operationId"] == "create_task"
     assert operation["security"] == [{"BearerAuth": []}]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/alice/tasks", "/api/alice/tasks/{id}", "/health", "/openapi.json", "/docs"]
+)
+def test_head_answers_like_get_without_a_body(
+    client: TestClient, alice: dict[str, str], path: str
+) -> None:
+    task = client.post(ALICE, json={"title": "t"}, headers=alice).json()
+    url = path.format(id=task["id"])
+
+    got = client.get(url, headers=alice)
+    head = client.head(url, headers=alice)
+
+    assert (head.status_code, head.content) == (got.status_code, b"")
+    assert got.status_code == 200
+    different = {"date", "x-request-id"}  # per response
+    assert {k: v for k, v in head.headers.items() if k not in different} == {
+        k: v for k, v in got.headers.items() if k not in different
+    }
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}])
+def test_head_checks_the_token_like_get(client: TestClient, headers: dict[str, str]) -> None:
+    head = client.head(ALICE, headers=headers)
+
+    assert (head.status_code, head.content) == (401, b"")
+    assert head.headers["WWW-Authenticate"] == "Bearer"
