@@ -22,8 +22,8 @@ from src.metrics import HttpMetrics
 from src.middleware.access_log import AccessLogMiddleware
 from src.middleware.body_limit import BodyLimitMiddleware
 from src.middleware.cors import JSONCORSMiddleware
-from src.middleware.jwks import JWKSClient
 from src.middleware.head import HeadAsGetMiddleware
+from src.middleware.jwks import JWKSClient
 from src.middleware.jwt import AcceptedTokens
 from src.middleware.request_id import RequestIdMiddleware
 from src.schemas.responses import HealthResponse

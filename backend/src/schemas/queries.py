@@ -1,5 +1,6 @@
-"""Query parameters of the task list."""
+"""What the task routes read from the URL: the list's query parameters and the task id."""
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -49,3 +50,13 @@ class TaskListQuery(BaseModel):
     def _blank_is_unset(cls, value: object) -> object:
         # An empty search box sends `q=`: that means no filter, not a search for "".
         return None if isinstance(value, str) and not value.strip() else value
+
+
+_CANONICAL_ID = re.compile(r"0|[1-9][0-9]*")
+
+
+def canonical_id(value: object) -> object:
+    """Only the id's one spelling names it: `01`, `+1`, ` 1` and `1.0` would all be task 1."""
+    if isinstance(value, str) and not _CANONICAL_ID.fullmatch(value):
+        raise ValueError("Task id must be decimal digits without sign, spaces or leading zeros")
+    return value

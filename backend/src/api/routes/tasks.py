@@ -4,7 +4,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
-from pydantic import TypeAdapter
+from pydantic import BeforeValidator, TypeAdapter
 
 from src.api import headers
 from src.api.headers import IdempotencyKey, IfMatch, IfNoneMatch
@@ -32,7 +32,7 @@ from src.errors import (
     TokenRejectedError,
 )
 from src.middleware.jwt import OwnerBearer
-from src.schemas.queries import TaskListQuery
+from src.schemas.queries import TaskListQuery, canonical_id
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TASK_EXAMPLE, TaskRecord, TaskResponse
 from src.services.etags import etag_of, if_none_match_hits
@@ -58,7 +58,14 @@ def owned_tasks(request: Request, owner: str) -> TaskService:
 
 # The task routes' one dependency: token, path owner, then the service (src/middleware/jwt.py).
 OwnedTasks = Annotated[TaskService, Depends(OwnerBearer(owned_tasks))]
-TaskId = Annotated[int, Path(description="The task's id, as returned when it was created.")]
+TaskId = Annotated[
+    int,
+    BeforeValidator(canonical_id),
+    Path(
+        description="The task's id, as returned when it was created: decimal digits without "
+        "sign, spaces or leading zeros (`1`, not `01`, `+1` or `1.0`).",
+    ),
+]
 
 
 @router.get(
