@@ -43,6 +43,13 @@ _COMMON_ERRORS = error_responses(TokenRejectedError, NotOwnerError, DatabaseUnav
 # What a JSON body can meet before the service runs.
 _BODY_ERRORS = (BodyNotJSONError, BodyTooLargeError, NotJSONContentTypeError)
 
+
+def _write_responses(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """A PUT's or PATCH's answers: the task with its new ETag, or why it was not changed."""
+    changed = example_response(status.HTTP_200_OK, example, headers={"ETag": headers.ETAG})
+    return changed | error_responses(*_BODY_ERRORS, TaskNotFoundError, PreconditionFailedError)
+
+
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
@@ -152,10 +159,7 @@ async def read_task(
     response_model=TaskResponse,
     summary="Replace a task's title and description",
     response_description="The task as replaced; `updated_at` has advanced",
-    responses=example_response(
-        status.HTTP_200_OK, REPLACED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
-    )
-    | error_responses(*_BODY_ERRORS, TaskNotFoundError, PreconditionFailedError),
+    responses=_write_responses(REPLACED_TASK_EXAMPLE),
 )
 async def update_task(
     task_id: TaskId,
@@ -173,10 +177,7 @@ async def update_task(
     response_model=TaskResponse,
     summary="Mark a task completed or not",
     response_description="The task with its new status; `updated_at` has advanced",
-    responses=example_response(
-        status.HTTP_200_OK, COMPLETED_TASK_EXAMPLE, headers={"ETag": headers.ETAG}
-    )
-    | error_responses(*_BODY_ERRORS, TaskNotFoundError, PreconditionFailedError),
+    responses=_write_responses(COMPLETED_TASK_EXAMPLE),
 )
 async def patch_task(
     task_id: TaskId,
