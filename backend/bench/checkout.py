@@ -26,9 +26,8 @@ class Checkout:
 CURRENT = Checkout(BACKEND_DIR, Path(sys.executable).parent)
 
 
-def baseline(ref: str, work_dir: Path, cleanup: ExitStack) -> Checkout:
-    """`ref` checked out under `work_dir` with a venv of its own; removed by `cleanup`."""
-    path = work_dir / "baseline"
+def baseline(ref: str, path: Path, cleanup: ExitStack) -> Checkout:
+    """`ref` checked out at `path` with a venv of its own; removed by `cleanup`."""
     say(f"checking out {ref} into a git worktree ({path})")
     _run(["git", "-C", str(REPO_DIR), "worktree", "add", "--detach", str(path), ref])
     cleanup.callback(_remove_worktree, path)

@@ -3,12 +3,14 @@
 Two variables choose what is measured beside the floor and the bare route:
 
 - BENCH_BASELINE=<git ref> (e.g. `0e6ec53`) adds the Task API as it was at that commit, as one
-  more row, "Task API (baseline <ref>)", in every scenario of the same run. The bench checks the
-  ref out into a temporary git worktree, builds that checkout its own venv with the project's uv
-  (`uv sync --locked --no-dev`, never downloading a Python), migrates a throwaway database of its
-  own (BENCH_DB_NAME with `_baseline` appended, next to BENCH_ADMIN_URL, even when
-  BENCH_DATABASE_URL is given) and removes worktree and database at the end. Give a ref whose
-  backend runs on PostgreSQL from a `postgresql://` DATABASE_URL and a BETTER_AUTH_SECRET.
+  more row, "Task API (baseline <ref>)", in every scenario of the same run. Several refs,
+  separated by spaces, add a row each (say, one per performance device taken out). Each ref is
+  checked out into a temporary git worktree with a venv of its own, built with the project's uv
+  (`uv sync --locked --no-dev`, never downloading a Python), and gets a throwaway database of
+  its own (BENCH_DB_NAME with `_baseline<n>` appended, next to BENCH_ADMIN_URL, even when
+  BENCH_DATABASE_URL is given), migrated by its own alembic; all are removed at the end. Give
+  refs whose backend runs on PostgreSQL from a `postgresql://` DATABASE_URL and a
+  BETTER_AUTH_SECRET.
 - BENCH_SKIP_API=1 leaves out the Task API of the working tree: only the baseline (if any), the
   floor and the bare route are run. The schema still comes from the working tree's migrations.
 """
@@ -40,7 +42,7 @@ class Config:
         int  # LIST_CONCURRENCY: connections for the list-latency runs (latency, not load)
     )
     list_duration: int  # LIST_DURATION: seconds per list-latency run
-    baseline: str | None  # BENCH_BASELINE: a git ref whose Task API is measured too (above)
+    baselines: tuple[str, ...]  # BENCH_BASELINE: git refs whose Task APIs are measured too
     skip_api: bool  # BENCH_SKIP_API=1: leave out the working tree's Task API (above)
 
     @classmethod
@@ -65,18 +67,18 @@ class Config:
             large_tasks=_int("LARGE_TASKS", 10_000),
             list_concurrency=_int("LIST_CONCURRENCY", 1),
             list_duration=_int("LIST_DURATION", 10),
-            baseline=os.environ.get("BENCH_BASELINE", "").strip() or None,
+            baselines=tuple(os.environ.get("BENCH_BASELINE", "").split()),
             skip_api=_flag("BENCH_SKIP_API"),
         )
 
-    @property
-    def baseline_database_name(self) -> str:
-        return f"{self.database_name}_baseline"
+    def baseline_database_name(self, index: int) -> str:
+        return f"{self.database_name}_baseline{index}"
 
     def as_dict(self) -> dict[str, Any]:
         settings = asdict(self)
         settings["database_url"] = "(given)" if self.database_url else "(throwaway)"
-        settings["admin_url"] = None if self.database_url and not self.baseline else self.admin_url
+        given = self.database_url and not self.baselines
+        settings["admin_url"] = None if given else self.admin_url
         return settings
 
 

@@ -40,7 +40,7 @@ class Bench:
         self.work_dir = work_dir
         self.users = Users(work_dir / "users.txt")
         self.logs = report.RESULTS_DIR / "logs"
-        self.apis: list[Target] = []  # the working tree's Task API, then the baseline's
+        self.apis: list[Target] = []  # the working tree's Task API, then the baselines'
         self.floor: Target | None = None
         self.bare: Target | None = None
 
@@ -51,8 +51,8 @@ class Bench:
         self.logs.mkdir(parents=True, exist_ok=True)
         if not self.config.skip_api:
             self.apis.append(self._start(cleanup, "app", API_RUN, "src.main:app", url, "/health"))
-        if self.config.baseline:
-            self.apis.append(self._baseline(cleanup, self.config.baseline))
+        for index, ref in enumerate(self.config.baselines, start=1):
+            self.apis.append(self._baseline(cleanup, ref, index))
         if "mixed" in self.config.scenarios:
             self.floor = self._start(cleanup, "floor", FLOOR_RUN, "bench.floor:app", url)
             self.bare = self._start(cleanup, "bare", BARE_RUN, "bench.bare:app", None)
@@ -130,15 +130,16 @@ class Bench:
         cleanup.callback(server.stop)
         return Target(label, server, url)
 
-    def _baseline(self, cleanup: ExitStack, ref: str) -> Target:
+    def _baseline(self, cleanup: ExitStack, ref: str, index: int) -> Target:
         """The Task API at `ref`: its own checkout, venv and database, migrated by its alembic."""
-        code = checkout.baseline(ref, self.work_dir, cleanup)
-        name = self.config.baseline_database_name
+        code = checkout.baseline(ref, self.work_dir / f"baseline{index}", cleanup)
+        name = self.config.baseline_database_name(index)
         url = self._create_database(cleanup, name)
         say(f"migrating {name} with the baseline's alembic")
         database.migrate(url, code)
         label = f"{API_RUN} (baseline {ref})"
-        return self._start(cleanup, "baseline", label, "src.main:app", url, "/health", code)
+        name = f"baseline{index}"
+        return self._start(cleanup, name, label, "src.main:app", url, "/health", code)
 
     def _database(self, cleanup: ExitStack) -> str:
         if self.config.database_url:
