@@ -5,10 +5,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
+from src.api.routes import tasks
 from src.config import Settings
 from src.main import create_app
+from src.services.task_service import TaskService
 from tests.conftest import AuthHeaders
 
 CreateTask = Callable[..., dict[str, object]]
@@ -420,3 +423,21 @@ def test_only_the_canonical_id_names_a_task(
         assert response.status_code == 422, (method, response.text)
         assert response.json()["detail"][0]["loc"] == ["path", "task_id"]
     assert client.get(f"{ALICE}/{task['id']}", headers=alice).json() == task  # untouched
+
+
+def test_the_owner_bound_service_is_one_dependency_a_test_can_replace(
+    settings: Settings,
+) -> None:
+    def carols_tasks(request: Request) -> TaskService:
+        return TaskService(request.app.state.database, "carol")
+
+    app = create_app(settings)
+    # Every task route gets the caller's service from this one dependency, token checks and all.
+    app.dependency_overrides[tasks.owned_tasks] = carols_tasks
+    with TestClient(app) as client:
+        created = client.post("/api/anyone/tasks", json={"title": "t"})
+        listed = client.get("/api/anyone/tasks")
+
+    assert created.status_code == 201, created.text
+    assert created.json()["user_id"] == "carol"
+    assert [task["id"] for task in listed.json()] == [created.json()["id"]]

@@ -58,13 +58,15 @@ router = APIRouter(
 )
 
 
-def owned_tasks(request: Request, owner: str) -> TaskService:
+def _service_of(request: Request, owner: str) -> TaskService:
     """Layer three: the service bound to the verified token's subject."""
     return TaskService(request.app.state.database, owner, request.is_disconnected)
 
 
-# The task routes' one dependency: token, path owner, then the service (src/middleware/jwt.py).
-OwnedTasks = Annotated[TaskService, Depends(OwnerBearer(owned_tasks))]
+# The task routes' one dependency: token, path owner, then the owner's service
+# (src/middleware/jwt.py). Tests may replace it through `app.dependency_overrides`.
+owned_tasks = OwnerBearer(_service_of)
+OwnedTasks = Annotated[TaskService, Depends(owned_tasks)]
 TaskId = Annotated[
     int,
     BeforeValidator(canonical_id),
