@@ -5,7 +5,6 @@ python-jose has no EdDSA (see specs/001-backend-auth-tasks/research.md, decision
 """
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
@@ -16,13 +15,12 @@ from jwt import PyJWK
 from jwt import exceptions as jwt_errors
 
 from src.config import Settings
+from src.middleware.jwks_fetch import KeySetUnavailableError, fetch_key_set
 
 logger = logging.getLogger(__name__)
 
 # Never "oct": a symmetric key from the network must not verify anything.
 ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "RS256", "PS256"})
-_KEY_TYPES = frozenset({"OKP", "EC", "RSA"})
-MAX_JWKS_BYTES = 256 * 1024  # a real key set is a few kilobytes
 
 
 class AsymmetricTokenError(Exception):
@@ -85,52 +83,19 @@ class JWKSClient:
                 return
             self._attempted_at, self._attempts = now, self._attempts + 1
             try:
-                self._keys = await self._fetch()
-            except AsymmetricTokenError as error:
+                self._keys = await fetch_key_set(self._http, self._url, self._timeout)
+            except KeySetUnavailableError as error:
                 # Keep serving the keys we have: a flaky endpoint must not log everyone out.
                 self._last_error = str(error)
                 logger.warning("JWKS fetch from %s failed: %s", self._url, error)
                 return
+            except Exception:
+                # Any other failure to read the set is an outage too, never a 500.
+                logger.exception("JWKS fetch from %s failed unexpectedly", self._url)
+                self._last_error = "the key set could not be read"
+                return
             self._verifiers.clear()
             self._fetched_at, self._last_error = now, None
-
-    async def _fetch(self) -> dict[str, dict[str, Any]]:
-        try:
-            # The client timeout bounds each phase; this bounds the whole fetch.
-            async with asyncio.timeout(self._timeout):
-                body = await self._get()
-        except (TimeoutError, httpx.TimeoutException):
-            raise AsymmetricTokenError("the JWKS endpoint did not answer in time") from None
-        except httpx.HTTPError as error:
-            raise AsymmetricTokenError(
-                f"the JWKS endpoint failed: {type(error).__name__}"
-            ) from None
-        keys = body.get("keys") if isinstance(body, dict) else None
-        if not isinstance(keys, list):
-            raise AsymmetricTokenError("the JWKS endpoint did not return a key set")
-        return {
-            key["kid"]: key
-            for key in keys
-            if isinstance(key, dict)
-            and isinstance(key.get("kid"), str)
-            and key.get("kty") in _KEY_TYPES
-            and key.get("use", "sig") == "sig"
-        }
-
-    async def _get(self) -> object:
-        async with self._http.stream("GET", self._url, headers={"Accept": "application/json"}) as r:
-            if r.status_code != httpx.codes.OK:
-                raise AsymmetricTokenError(f"the JWKS endpoint answered {r.status_code}")
-            body = bytearray()
-            async for chunk in r.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_JWKS_BYTES:
-                    raise AsymmetricTokenError("the JWKS endpoint returned too much data")
-        try:
-            parsed: object = json.loads(body)
-        except ValueError:
-            raise AsymmetricTokenError("the JWKS endpoint did not return JSON") from None
-        return parsed
 
     def _verifier(self, kid: str, algorithm: str, jwk: dict[str, Any]) -> PyJWK:
         cached = self._verifiers.get((kid, algorithm))
