@@ -6,6 +6,7 @@ python-jose has no EdDSA (see specs/001-backend-auth-tasks/research.md, decision
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any
 
@@ -28,11 +29,15 @@ class AsymmetricTokenError(Exception):
 
 
 class SigningKeysUnavailableError(Exception):
-    """The key set cannot be fetched, so the token can be neither accepted nor refused.
+    """The token's key cannot be known now, so the token can be neither accepted nor refused.
 
-    Answered 503, not 401: the token may well be valid, and a 401 would make the frontend sign
-    its user out during an outage of the auth server.
+    Answered 503 with Retry-After, not 401: the token may well be valid, and a 401 would make
+    the frontend sign its user out during an outage of the auth server or a key rotation.
     """
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after  # seconds until the next fetch is allowed, at least 1
 
 
 class JWKSClient:
@@ -62,25 +67,40 @@ class JWKSClient:
         await self._http.aclose()
 
     async def key_for(self, kid: str, algorithm: str) -> PyJWK:
-        stale = self._fetched_at is None or time.monotonic() - self._fetched_at > self._max_age
-        if stale or kid not in self._keys:
-            await self._refresh(self._attempts)
+        fetched = True
+        if self._age() > self._max_age or kid not in self._keys:
+            fetched = await self._refresh(self._attempts)
         jwk = self._keys.get(kid)
+        if self._last_error is not None and jwk is None:
+            raise self._unavailable(
+                f"Token signing keys are unavailable ({self._last_error}); retry shortly"
+            )
+        if jwk is None and not fetched:
+            # Published since the last fetch, perhaps: a 401 would sign out a rotation's users.
+            raise self._unavailable("Token signing key (kid) is not known yet; retry shortly")
         if jwk is None:
-            if self._last_error is not None:
-                raise SigningKeysUnavailableError(
-                    f"Token signing keys are unavailable ({self._last_error}); retry shortly"
-                )
             raise AsymmetricTokenError("Token signing key (kid) is not published by the issuer")
         return self._verifier(kid, algorithm, jwk)
 
-    async def _refresh(self, seen_attempts: int) -> None:
+    def _age(self) -> float:
+        """Seconds since the last successful fetch; infinite before the first."""
+        if self._fetched_at is None:
+            return math.inf
+        return time.monotonic() - self._fetched_at
+
+    def _unavailable(self, reason: str) -> SigningKeysUnavailableError:
+        # A retry before the next fetch is allowed would meet the same answer.
+        wait = (self._attempted_at or 0.0) + self._min_interval - time.monotonic()
+        return SigningKeysUnavailableError(reason, max(1, math.ceil(wait)))
+
+    async def _refresh(self, seen_attempts: int) -> bool:
+        """Fetch the key set; False when the minimum interval since the last attempt forbids it."""
         async with self._lock:
             now = time.monotonic()
             if self._attempts != seen_attempts:
-                return  # another request fetched while this one waited
+                return True  # another request fetched while this one waited
             if self._attempted_at is not None and now - self._attempted_at < self._min_interval:
-                return
+                return False
             self._attempted_at, self._attempts = now, self._attempts + 1
             try:
                 self._keys = await fetch_key_set(self._http, self._url, self._timeout)
@@ -88,14 +108,15 @@ class JWKSClient:
                 # Keep serving the keys we have: a flaky endpoint must not log everyone out.
                 self._last_error = str(error)
                 logger.warning("JWKS fetch from %s failed: %s", self._url, error)
-                return
+                return True
             except Exception:
                 # Any other failure to read the set is an outage too, never a 500.
                 logger.exception("JWKS fetch from %s failed unexpectedly", self._url)
                 self._last_error = "the key set could not be read"
-                return
+                return True
             self._verifiers.clear()
             self._fetched_at, self._last_error = now, None
+            return True
 
     def _verifier(self, kid: str, algorithm: str, jwk: dict[str, Any]) -> PyJWK:
         cached = self._verifiers.get((kid, algorithm))

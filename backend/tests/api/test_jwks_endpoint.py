@@ -16,6 +16,7 @@ import pytest
 from tests.jwks_server import URL, ClientFor, JWKSServer, SigningKey, answer, generate
 
 UNAVAILABLE = "Token signing keys are unavailable ({}); retry shortly"
+NOT_KNOWN_YET = "Token signing key (kid) is not known yet; retry shortly"
 NESTED = b"[" * 100_000 + b"]" * 100_000  # 195 KiB, under the size cap
 
 
@@ -39,7 +40,7 @@ def test_unknown_kids_cannot_hammer_the_jwks_endpoint(
 
     results = {answer(client, token) for token in forged}
 
-    assert results == {(401, "Token signing key (kid) is not published by the issuer")}
+    assert results == {(503, NOT_KNOWN_YET)}
     assert jwks.hits == 1
 
 
@@ -165,6 +166,23 @@ def test_unforeseen_failure_to_read_the_key_set_returns_503_not_500(
     assert response.json() == {"detail": UNAVAILABLE.format("the key set could not be read")}
     assert response.headers["Retry-After"] == "1"
     assert "JWKS fetch from http://[::1/jwks failed unexpectedly" in caplog.text
+
+
+def test_new_kid_within_the_refetch_interval_gets_503_with_retry_after_not_a_sign_out(
+    client_for: ClientFor, jwks: JWKSServer, keys: dict[str, SigningKey]
+) -> None:
+    client = client_for(jwks.url, jwt_jwks_min_refetch_seconds=60.0)
+    assert answer(client, keys["EdDSA"].sign()) == (200, "")
+    rotated = generate("2026-key", "EdDSA")
+    jwks.publish(rotated)
+
+    response = client.get(URL, headers=_bearer(rotated.sign()))
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": NOT_KNOWN_YET}
+    assert response.headers["Retry-After"] in {"59", "60"}  # until the next fetch is allowed
+    assert "WWW-Authenticate" not in response.headers
+    assert jwks.hits == 1
 
 
 def test_key_set_is_requested_uncompressed(
