@@ -44,7 +44,8 @@ class JWKSClient:
     """Cached keys by `kid`, refetched when stale or when a token names an unknown key.
 
     Fetches are single-flight (one at a time; waiters reuse its result) and at most one per
-    `min_refetch_seconds`, so tokens with made-up `kid`s cannot hammer the endpoint.
+    `min_refetch_seconds`, so tokens with made-up `kid`s cannot hammer the endpoint. While the
+    endpoint fails, the keys last fetched keep working for `stale_seconds` after that fetch.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -53,6 +54,7 @@ class JWKSClient:
         self._url = settings.jwt_jwks_url
         self._timeout = settings.jwt_jwks_timeout_seconds
         self._max_age = settings.jwt_jwks_cache_seconds
+        self._stale_limit = settings.jwt_jwks_stale_seconds
         self._min_interval = settings.jwt_jwks_min_refetch_seconds
         self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self._lock = asyncio.Lock()
@@ -71,7 +73,7 @@ class JWKSClient:
         if self._age() > self._max_age or kid not in self._keys:
             fetched = await self._refresh(self._attempts)
         jwk = self._keys.get(kid)
-        if self._last_error is not None and jwk is None:
+        if self._last_error is not None and (jwk is None or self._age() > self._stale_limit):
             raise self._unavailable(
                 f"Token signing keys are unavailable ({self._last_error}); retry shortly"
             )

@@ -185,6 +185,21 @@ def test_new_kid_within_the_refetch_interval_gets_503_with_retry_after_not_a_sig
     assert jwks.hits == 1
 
 
+def test_known_keys_stop_working_once_unrefreshed_for_longer_than_the_stale_limit(
+    client_for: ClientFor, jwks: JWKSServer, keys: dict[str, SigningKey]
+) -> None:
+    client = client_for(jwks.url, jwt_jwks_cache_seconds=0, jwt_jwks_stale_seconds=0)
+    assert answer(client, keys["ES256"].sign()) == (200, "")
+    jwks.status = 503
+
+    response = client.get(URL, headers=_bearer(keys["ES256"].sign()))
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": UNAVAILABLE.format("the JWKS endpoint answered 503")}
+    assert response.headers["Retry-After"] == "1"
+    assert jwks.hits == 2
+
+
 def test_key_set_is_requested_uncompressed(
     client_for: ClientFor, jwks: JWKSServer, keys: dict[str, SigningKey]
 ) -> None:
