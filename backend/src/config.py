@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -82,6 +82,8 @@ class Settings(DatabaseSettings):
     jwt_jwks_timeout_seconds: float = 3.0  # a whole fetch, connect to last byte
     jwt_jwks_cache_seconds: int = 300  # keys are refetched after this, so removed keys stop working
     jwt_jwks_min_refetch_seconds: float = 10.0  # unknown `kid`s cannot trigger fetches more often
+    # While the endpoint fails, keys last fetched longer ago than this stop working (503).
+    jwt_jwks_stale_seconds: int = 3600
     log_format: Literal["text", "json"] = "text"
     max_body_bytes: int = 64 * 1024  # a task is under 2 KiB of JSON; larger bodies get a 413
 
@@ -135,6 +137,17 @@ class Settings(DatabaseSettings):
     def _not_negative(cls, value: float) -> float:
         if value < 0:
             raise ValueError("JWKS cache and refetch intervals must not be negative")
+        return value
+
+    @field_validator("jwt_jwks_stale_seconds")
+    @classmethod
+    def _not_below_cache_time(cls, value: int, info: ValidationInfo) -> int:
+        # Keys are not refetched before the cache time: a shorter limit would grant no grace.
+        cache = info.data.get("jwt_jwks_cache_seconds")
+        if cache is not None and value < cache:
+            raise ValueError(
+                f"JWT_JWKS_STALE_SECONDS must be at least JWT_JWKS_CACHE_SECONDS ({cache})"
+            )
         return value
 
     @field_validator("log_format", mode="before")

@@ -3,7 +3,7 @@
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,11 +11,15 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 ISSUER = "http://auth.test"
 AUDIENCE = "http://auth.test"
+ALGORITHMS = ["EdDSA", "ES256", "RS256", "PS256"]
+URL = "/api/alice/tasks"
+ClientFor = Callable[..., TestClient]
 
 
 @dataclass
@@ -56,19 +60,25 @@ def generate(kid: str, algorithm: str) -> SigningKey:
 
 @dataclass
 class JWKSServer:
-    """Serves `keys` (or `body`, or `status`) and counts the requests it answered."""
+    """Serves `keys` (or `body`, or `status`) and counts the requests it answered.
+
+    `headers` are added to each answer; `asked` holds the last request's headers, names lowercased.
+    """
 
     url: str = ""
     keys: list[dict[str, Any]] = field(default_factory=list)
     body: bytes | None = None
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
     hits: int = 0
+    asked: dict[str, str] = field(default_factory=dict)
 
     def publish(self, *keys: SigningKey) -> None:
         self.keys = [key.jwk() for key in keys]
 
     def reset(self) -> None:
         self.keys, self.body, self.status, self.hits = [], None, 200, 0
+        self.headers, self.asked = {}, {}
 
 
 @contextmanager
@@ -78,11 +88,14 @@ def serve_jwks() -> Iterator[JWKSServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.hits += 1
+            state.asked = {name.lower(): value for name, value in self.headers.items()}
             body = state.body if state.body is not None else json.dumps({"keys": state.keys})
             payload = body.encode() if isinstance(body, str) else body
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in state.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
 
@@ -99,3 +112,10 @@ def serve_jwks() -> Iterator[JWKSServer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def answer(client: TestClient, token: str) -> tuple[int, str]:
+    """The status and `detail` of a task list request with `token` (detail "" on a 200)."""
+    response = client.get(URL, headers={"Authorization": f"Bearer {token}"})
+    detail = response.json()["detail"] if response.status_code != 200 else ""
+    return response.status_code, detail

@@ -5,8 +5,8 @@ python-jose has no EdDSA (see specs/001-backend-auth-tasks/research.md, decision
 """
 
 import asyncio
-import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -16,13 +16,12 @@ from jwt import PyJWK
 from jwt import exceptions as jwt_errors
 
 from src.config import Settings
+from src.middleware.jwks_fetch import KeySetUnavailableError, fetch_key_set
 
 logger = logging.getLogger(__name__)
 
 # Never "oct": a symmetric key from the network must not verify anything.
 ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "RS256", "PS256"})
-_KEY_TYPES = frozenset({"OKP", "EC", "RSA"})
-MAX_JWKS_BYTES = 256 * 1024  # a real key set is a few kilobytes
 
 
 class AsymmetricTokenError(Exception):
@@ -30,18 +29,23 @@ class AsymmetricTokenError(Exception):
 
 
 class SigningKeysUnavailableError(Exception):
-    """The key set cannot be fetched, so the token can be neither accepted nor refused.
+    """The token's key cannot be known now, so the token can be neither accepted nor refused.
 
-    Answered 503, not 401: the token may well be valid, and a 401 would make the frontend sign
-    its user out during an outage of the auth server.
+    Answered 503 with Retry-After, not 401: the token may well be valid, and a 401 would make
+    the frontend sign its user out during an outage of the auth server or a key rotation.
     """
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after  # seconds until the next fetch is allowed, at least 1
 
 
 class JWKSClient:
     """Cached keys by `kid`, refetched when stale or when a token names an unknown key.
 
     Fetches are single-flight (one at a time; waiters reuse its result) and at most one per
-    `min_refetch_seconds`, so tokens with made-up `kid`s cannot hammer the endpoint.
+    `min_refetch_seconds`, so tokens with made-up `kid`s cannot hammer the endpoint. While the
+    endpoint fails, the keys last fetched keep working for `stale_seconds` after that fetch.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -50,6 +54,7 @@ class JWKSClient:
         self._url = settings.jwt_jwks_url
         self._timeout = settings.jwt_jwks_timeout_seconds
         self._max_age = settings.jwt_jwks_cache_seconds
+        self._stale_limit = settings.jwt_jwks_stale_seconds
         self._min_interval = settings.jwt_jwks_min_refetch_seconds
         self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self._lock = asyncio.Lock()
@@ -64,73 +69,56 @@ class JWKSClient:
         await self._http.aclose()
 
     async def key_for(self, kid: str, algorithm: str) -> PyJWK:
-        stale = self._fetched_at is None or time.monotonic() - self._fetched_at > self._max_age
-        if stale or kid not in self._keys:
-            await self._refresh(self._attempts)
+        fetched = True
+        if self._age() > self._max_age or kid not in self._keys:
+            fetched = await self._refresh(self._attempts)
         jwk = self._keys.get(kid)
+        if self._last_error is not None and (jwk is None or self._age() > self._stale_limit):
+            raise self._unavailable(
+                f"Token signing keys are unavailable ({self._last_error}); retry shortly"
+            )
+        if jwk is None and not fetched:
+            # Published since the last fetch, perhaps: a 401 would sign out a rotation's users.
+            raise self._unavailable("Token signing key (kid) is not known yet; retry shortly")
         if jwk is None:
-            if self._last_error is not None:
-                raise SigningKeysUnavailableError(
-                    f"Token signing keys are unavailable ({self._last_error}); retry shortly"
-                )
             raise AsymmetricTokenError("Token signing key (kid) is not published by the issuer")
         return self._verifier(kid, algorithm, jwk)
 
-    async def _refresh(self, seen_attempts: int) -> None:
+    def _age(self) -> float:
+        """Seconds since the last successful fetch; infinite before the first."""
+        if self._fetched_at is None:
+            return math.inf
+        return time.monotonic() - self._fetched_at
+
+    def _unavailable(self, reason: str) -> SigningKeysUnavailableError:
+        # A retry before the next fetch is allowed would meet the same answer.
+        wait = (self._attempted_at or 0.0) + self._min_interval - time.monotonic()
+        return SigningKeysUnavailableError(reason, max(1, math.ceil(wait)))
+
+    async def _refresh(self, seen_attempts: int) -> bool:
+        """Fetch the key set; False when the minimum interval since the last attempt forbids it."""
         async with self._lock:
             now = time.monotonic()
             if self._attempts != seen_attempts:
-                return  # another request fetched while this one waited
+                return True  # another request fetched while this one waited
             if self._attempted_at is not None and now - self._attempted_at < self._min_interval:
-                return
+                return False
             self._attempted_at, self._attempts = now, self._attempts + 1
             try:
-                self._keys = await self._fetch()
-            except AsymmetricTokenError as error:
+                self._keys = await fetch_key_set(self._http, self._url, self._timeout)
+            except KeySetUnavailableError as error:
                 # Keep serving the keys we have: a flaky endpoint must not log everyone out.
                 self._last_error = str(error)
                 logger.warning("JWKS fetch from %s failed: %s", self._url, error)
-                return
+                return True
+            except Exception:
+                # Any other failure to read the set is an outage too, never a 500.
+                logger.exception("JWKS fetch from %s failed unexpectedly", self._url)
+                self._last_error = "the key set could not be read"
+                return True
             self._verifiers.clear()
             self._fetched_at, self._last_error = now, None
-
-    async def _fetch(self) -> dict[str, dict[str, Any]]:
-        try:
-            # The client timeout bounds each phase; this bounds the whole fetch.
-            async with asyncio.timeout(self._timeout):
-                body = await self._get()
-        except (TimeoutError, httpx.TimeoutException):
-            raise AsymmetricTokenError("the JWKS endpoint did not answer in time") from None
-        except httpx.HTTPError as error:
-            raise AsymmetricTokenError(
-                f"the JWKS endpoint failed: {type(error).__name__}"
-            ) from None
-        keys = body.get("keys") if isinstance(body, dict) else None
-        if not isinstance(keys, list):
-            raise AsymmetricTokenError("the JWKS endpoint did not return a key set")
-        return {
-            key["kid"]: key
-            for key in keys
-            if isinstance(key, dict)
-            and isinstance(key.get("kid"), str)
-            and key.get("kty") in _KEY_TYPES
-            and key.get("use", "sig") == "sig"
-        }
-
-    async def _get(self) -> object:
-        async with self._http.stream("GET", self._url, headers={"Accept": "application/json"}) as r:
-            if r.status_code != httpx.codes.OK:
-                raise AsymmetricTokenError(f"the JWKS endpoint answered {r.status_code}")
-            body = bytearray()
-            async for chunk in r.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_JWKS_BYTES:
-                    raise AsymmetricTokenError("the JWKS endpoint returned too much data")
-        try:
-            parsed: object = json.loads(body)
-        except ValueError:
-            raise AsymmetricTokenError("the JWKS endpoint did not return JSON") from None
-        return parsed
+            return True
 
     def _verifier(self, kid: str, algorithm: str, jwk: dict[str, Any]) -> PyJWK:
         cached = self._verifiers.get((kid, algorithm))

@@ -1,7 +1,6 @@
 """Layers one and two of isolation: a verified token, and a path that belongs to its subject."""
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
@@ -101,11 +100,8 @@ async def verify_jwt_token(
     except _TokenRejectedError as error:
         raise _reject(request, status.HTTP_401_UNAUTHORIZED, str(error)) from None
     except SigningKeysUnavailableError as error:
-        # The next fetch is allowed once the refetch interval has passed: retry after that.
-        retry = str(math.ceil(state.settings.jwt_jwks_min_refetch_seconds) or 1)
-        raise _reject(
-            request, status.HTTP_503_SERVICE_UNAVAILABLE, str(error), {"Retry-After": retry}
-        ) from None
+        retry = {"Retry-After": str(error.retry_after)}
+        raise _reject(request, status.HTTP_503_SERVICE_UNAVAILABLE, str(error), retry) from None
     set_user(payload.sub)  # for the access log: who, even if the path then turns out not theirs
     return payload
 

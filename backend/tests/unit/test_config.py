@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from src.config import PLACEHOLDER_SECRET, Settings
+from src.config import PLACEHOLDER_SECRET, Settings, explained
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]
 LONG_SECRET = "s" * 32
@@ -106,6 +106,25 @@ def test_invalid_jwks_and_log_settings_are_rejected(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         _settings(better_auth_secret=LONG_SECRET, **{field: value})
+
+
+def test_stale_keys_are_trusted_for_an_hour_by_default() -> None:
+    assert _settings(better_auth_secret=LONG_SECRET).jwt_jwks_stale_seconds == 3600
+
+
+def test_stale_limit_below_the_cache_time_stops_start_up_with_one_line() -> None:
+    def load() -> Settings:
+        return _settings(
+            better_auth_secret=LONG_SECRET, jwt_jwks_cache_seconds=600, jwt_jwks_stale_seconds=300
+        )
+
+    with pytest.raises(SystemExit) as exit_:
+        explained(load)
+
+    assert str(exit_.value) == (
+        "Configuration error: JWT_JWKS_STALE_SECONDS: Value error, "
+        "JWT_JWKS_STALE_SECONDS must be at least JWT_JWKS_CACHE_SECONDS (600)"
+    )
 
 
 @pytest.mark.parametrize("limit", [0, -1])
