@@ -149,8 +149,22 @@ class RequestAbandonedError(ApiError):
 class DatabaseUnavailableError(ApiError):
     status = HTTPStatus.SERVICE_UNAVAILABLE
     detail = "Database is temporarily unavailable; retry shortly"
-    when = (
-        "The database is unreachable or its pool is exhausted (or, with JWT_JWKS_URL set, the "
-        "token signing keys cannot be fetched); retry after `Retry-After` seconds"
-    )
+    when = "The database is unreachable or its pool is exhausted; retry after `Retry-After` seconds"
     retry_after = 2
+
+
+class SigningKeysUnavailableError(ApiError):
+    """With JWT_JWKS_URL: the token's key cannot be known now; neither accepted nor refused.
+
+    503, not 401: the token may well be valid, and a 401 would make the frontend sign its user
+    out during an outage of the auth server or right after a key rotation.
+    """
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    detail = "Token signing key (kid) is not known yet; retry shortly"
+    when = (
+        "With JWT_JWKS_URL set: the token's signing key cannot be known yet (the key set cannot "
+        "be fetched, its keys are older than JWT_JWKS_STALE_SECONDS, or a new key id came before "
+        "the next fetch is allowed); retry after `Retry-After` seconds"
+    )
+    retry_after = 1  # an instance carries the seconds until the next fetch is allowed

@@ -16,6 +16,7 @@ from jwt import PyJWK
 from jwt import exceptions as jwt_errors
 
 from src.config import Settings
+from src.errors import SigningKeysUnavailableError
 from src.middleware.jwks_fetch import KeySetUnavailableError, fetch_key_set
 
 logger = logging.getLogger(__name__)
@@ -26,18 +27,6 @@ ASYMMETRIC_ALGORITHMS = frozenset({"EdDSA", "ES256", "RS256", "PS256"})
 
 class AsymmetricTokenError(Exception):
     """The token failed verification; the message is the client-facing reason."""
-
-
-class SigningKeysUnavailableError(Exception):
-    """The token's key cannot be known now, so the token can be neither accepted nor refused.
-
-    Answered 503 with Retry-After, not 401: the token may well be valid, and a 401 would make
-    the frontend sign its user out during an outage of the auth server or a key rotation.
-    """
-
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after  # seconds until the next fetch is allowed, at least 1
 
 
 class JWKSClient:

@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import HTTPException, Path, Request, status
+from fastapi import Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jose import ExpiredSignatureError, JWTError, jwt
@@ -13,11 +13,11 @@ from jose.exceptions import JWTClaimsError
 from pydantic import TypeAdapter, ValidationError
 
 from src.config import Settings
+from src.errors import ApiError, NotOwnerError, SigningKeysUnavailableError, TokenRejectedError
 from src.middleware.jwks import (
     ASYMMETRIC_ALGORITHMS,
     AsymmetricTokenError,
     JWKSClient,
-    SigningKeysUnavailableError,
     decode_asymmetric,
     unverified_algorithm,
 )
@@ -69,7 +69,7 @@ class OwnerBearer(HTTPBearer, Generic[T]):
         token = await verify_jwt_token(request, await super().__call__(request))
         _validate_user_id(user_id)
         if token.sub != user_id:
-            raise _reject(request, status.HTTP_403_FORBIDDEN, "Token does not belong to this user")
+            raise _reject(request, NotOwnerError())
         return self._bind(request, token.sub)
 
 
@@ -91,17 +91,16 @@ async def verify_jwt_token(
     """The token's verified claims, or a logged 401 that says why."""
     if credentials is None:
         reason = _missing_reason(request.headers.get("Authorization"))
-        raise _reject(request, status.HTTP_401_UNAUTHORIZED, reason)
+        raise _reject(request, TokenRejectedError(reason))
     state = request.app.state
     try:
         payload = await _verify(
             credentials.credentials, state.settings, state.accepted_tokens, state.jwks
         )
     except _TokenRejectedError as error:
-        raise _reject(request, status.HTTP_401_UNAUTHORIZED, str(error)) from None
+        raise _reject(request, TokenRejectedError(str(error))) from None
     except SigningKeysUnavailableError as error:
-        retry = {"Retry-After": str(error.retry_after)}
-        raise _reject(request, status.HTTP_503_SERVICE_UNAVAILABLE, str(error), retry) from None
+        raise _reject(request, error) from None
     set_user(payload.sub)  # for the access log: who, even if the path then turns out not theirs
     return payload
 
@@ -257,14 +256,9 @@ def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
     return JWTPayload(sub=sub)
 
 
-def _reject(
-    request: Request, status_code: int, reason: str, headers: dict[str, str] | None = None
-) -> HTTPException:
+def _reject(request: Request, error: ApiError) -> ApiError:
     # The one exit for auth failures, so none goes unlogged. Never log the token.
     client = request.client.host if request.client else "-"
-    logger.warning(
-        "auth %s: %s %s from %s: %s", status_code, request.method, request.url.path, client, reason
-    )
-    if status_code == status.HTTP_401_UNAUTHORIZED:
-        headers = {"WWW-Authenticate": "Bearer"}
-    return HTTPException(status_code, reason, headers=headers)
+    method, path, reason = request.method, request.url.path, error.detail
+    logger.warning("auth %s: %s %s from %s: %s", error.status, method, path, client, reason)
+    return error
