@@ -12,6 +12,7 @@ from psycopg import InterfaceError, OperationalError
 from psycopg.errors import ReadOnlySqlTransaction
 
 from src.db import RequestAbandonedError
+from src.logs import sent_path
 from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
 from src.middleware.request_id import current_context
 from src.services.idempotency import IdempotencyKeyConflictError, IdempotencyKeyReusedError
@@ -139,7 +140,8 @@ async def _client_gone(_request: Request, _error: Exception) -> Response:
 async def _database_unavailable(request: Request, error: Exception) -> Response:
     text = str(error).strip()
     reason = text.splitlines()[0] if text else type(error).__name__
-    logger.error("database unavailable: %s %s: %s", request.method, request.url.path, reason)
+    path = sent_path(request.scope)
+    logger.error("database unavailable: %s %s: %s", request.method, path, reason)
     return _detail(
         status.HTTP_503_SERVICE_UNAVAILABLE,
         "Database is temporarily unavailable; retry shortly",
@@ -148,7 +150,8 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
-    logger.error("unhandled error: %s %s", request.method, request.url.path, exc_info=error)
+    path = sent_path(request.scope)
+    logger.error("unhandled error: %s %s", request.method, path, exc_info=error)
     # This handler runs outside the request-id middleware, so it adds the header itself.
     context = current_context()
     headers = {REQUEST_ID_HEADER: context.request_id} if context else None

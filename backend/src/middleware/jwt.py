@@ -14,6 +14,7 @@ from jose.exceptions import JWTClaimsError
 from pydantic import TypeAdapter, ValidationError
 
 from src.config import Settings
+from src.logs import sent_path
 from src.middleware.jwks import (
     ASYMMETRIC_ALGORITHMS,
     AsymmetricTokenError,
@@ -264,11 +265,11 @@ def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
 def _reject(
     request: Request, status_code: int, reason: str, headers: dict[str, str] | None = None
 ) -> HTTPException:
-    # The one exit for auth failures, so none goes unlogged. Never log the token.
+    # The one exit for auth failures, so none goes unlogged. Never log the token. The log's
+    # formatter escapes what the client sent (path, forwarded address).
     client = request.client.host if request.client else "-"
-    logger.warning(
-        "auth %s: %s %s from %s: %s", status_code, request.method, request.url.path, client, reason
-    )
+    path = sent_path(request.scope)
+    logger.warning("auth %s: %s %s from %s: %s", status_code, request.method, path, client, reason)
     if status_code == status.HTTP_401_UNAUTHORIZED:
         headers = {"WWW-Authenticate": "Bearer"}
     return HTTPException(status_code, reason, headers=headers)
