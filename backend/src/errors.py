@@ -21,6 +21,10 @@ from src.services.task_service import PreconditionFailedError, TaskNotFoundError
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "2"
+READ_ONLY_DETAIL = (
+    "Database refuses writes (it is read-only); reads still work, "
+    "and writes fail until an operator makes it writable again"
+)
 CLIENT_CLOSED_REQUEST = 499
 
 
@@ -33,8 +37,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestAbandonedError, _client_gone)
     # OperationalError covers a refused or lost connection, the pool's timeout and our own
     # DatabaseTimeoutError (src/db.py).
-    for error in (OperationalError, InterfaceError, ReadOnlySqlTransaction):
+    for error in (OperationalError, InterfaceError):
         app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(ReadOnlySqlTransaction, _database_read_only)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -147,6 +152,15 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
         "Database is temporarily unavailable; retry shortly",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
+
+
+async def _database_read_only(request: Request, _error: Exception) -> Response:
+    # A hot standby or a read-only setting lasts until an operator acts: no Retry-After, which
+    # would have clients retry a write that cannot succeed. Reads keep working.
+    logger.error(
+        "database refuses writes (read-only): %s %s", request.method, sent_path(request.scope)
+    )
+    return _detail(status.HTTP_503_SERVICE_UNAVAILABLE, READ_ONLY_DETAIL)
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
