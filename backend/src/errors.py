@@ -153,6 +153,20 @@ class DatabaseUnavailableError(ApiError):
     retry_after = 2
 
 
+class DatabaseReadOnlyError(ApiError):
+    """A hot standby, or a read-only setting: it lasts until an operator acts.
+
+    No Retry-After, which would have clients retry a write that cannot succeed.
+    """
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    detail = (
+        "Database refuses writes (it is read-only); reads still work, "
+        "and writes fail until an operator makes it writable again"
+    )
+    when = "The database is read-only (a hot standby, say): writes fail until it is writable"
+
+
 class SigningKeysUnavailableError(ApiError):
     """With JWT_JWKS_URL: the token's key cannot be known now; neither accepted nor refused.
 

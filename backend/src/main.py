@@ -5,19 +5,16 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import psycopg
-from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from src.api.error_handlers import install_error_handlers
-from src.api.openapi import TAGS, example_response, finish_document
-from src.api.routes import tasks
+from src.api.openapi import TAGS, finish_document
+from src.api.routes import health, tasks
 from src.config import Settings, explained, get_settings
 from src.db import Database
 from src.embedded_db import embedded_server, embedded_server_url
 from src.logs import configure_logging
-from src.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from src.metrics import HttpMetrics
 from src.middleware.access_log import AccessLogMiddleware
 from src.middleware.body_limit import BodyLimitMiddleware
@@ -26,7 +23,6 @@ from src.middleware.head import HeadAsGetMiddleware
 from src.middleware.jwks import JWKSClient
 from src.middleware.jwt import AcceptedTokens
 from src.middleware.request_id import RequestIdMiddleware
-from src.schemas.responses import HealthResponse
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jwks = None  # a JWKSClient from start-up on, when JWT_JWKS_URL is set
     app.state.accepted_tokens = AcceptedTokens(settings)
     app.state.metrics = HttpMetrics()
+    app.state.database_probe = health.DatabaseProbe()
     # Outermost last: the request id exists before the access log, and both see CORS answers.
     # HEAD-as-GET and the body limit are innermost, so CORS wraps them and a 413 still carries
     # the CORS headers.
@@ -94,57 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(tasks.router)
-    app.add_api_route(
-        "/health",
-        health,
-        methods=["GET"],
-        response_model=HealthResponse,
-        summary="Check health",
-        response_description="The service and its database answer",
-        responses=example_response(200, {"status": "healthy", "database": "ok"})
-        | {
-            status.HTTP_503_SERVICE_UNAVAILABLE: {
-                "model": HealthResponse,
-                "description": "The database is unreachable",
-                "content": {
-                    "application/json": {
-                        "example": {"status": "unhealthy", "database": "unreachable"}
-                    }
-                },
-            }
-        },
-        tags=["health"],
-    )
-    app.add_api_route(
-        "/metrics",
-        metrics,
-        methods=["GET"],
-        response_class=Response,
-        responses={200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text"}},
-        tags=["operations"],
-    )
+    app.include_router(health.router)
     finish_document(app)
     return app
-
-
-async def health(request: Request) -> JSONResponse:
-    """Whether the service reaches its database; needs no token."""
-    try:
-        async with request.app.state.database.connection() as connection:
-            await connection.execute("SELECT 1")
-    except psycopg.Error as error:
-        logger.error("health check failed: %s", type(error).__name__)
-        return JSONResponse(
-            {"status": "unhealthy", "database": "unreachable"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
-    return JSONResponse({"status": "healthy", "database": "ok"})
-
-
-async def metrics(request: Request) -> Response:
-    """Request counts and latency by route template, method and status (Prometheus text)."""
-    body = request.app.state.metrics.render()
-    return Response(body, media_type=METRICS_CONTENT_TYPE)
 
 
 @asynccontextmanager

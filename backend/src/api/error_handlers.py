@@ -18,9 +18,11 @@ from psycopg.errors import ReadOnlySqlTransaction
 from src.errors import (
     ApiError,
     BodyNotJSONError,
+    DatabaseReadOnlyError,
     DatabaseUnavailableError,
     NotJSONContentTypeError,
 )
+from src.logs import sent_path
 from src.middleware.request_id import HEADER as REQUEST_ID_HEADER
 from src.middleware.request_id import current_context
 
@@ -32,8 +34,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     # OperationalError covers a refused or lost connection, the pool's timeout and our own
     # DatabaseTimeoutError (src/db.py).
-    for error in (OperationalError, InterfaceError, ReadOnlySqlTransaction):
+    for error in (OperationalError, InterfaceError):
         app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(ReadOnlySqlTransaction, _database_read_only)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -98,12 +101,20 @@ class _EscapingJSONResponse(JSONResponse):
 async def _database_unavailable(request: Request, error: Exception) -> Response:
     text = str(error).strip()
     reason = text.splitlines()[0] if text else type(error).__name__
-    logger.error("database unavailable: %s %s: %s", request.method, request.url.path, reason)
+    path = sent_path(request.scope)
+    logger.error("database unavailable: %s %s: %s", request.method, path, reason)
     return answer(DatabaseUnavailableError())
 
 
+async def _database_read_only(request: Request, _error: Exception) -> Response:
+    path = sent_path(request.scope)
+    logger.error("database refuses writes (read-only): %s %s", request.method, path)
+    return answer(DatabaseReadOnlyError())
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
-    logger.error("unhandled error: %s %s", request.method, request.url.path, exc_info=error)
+    path = sent_path(request.scope)
+    logger.error("unhandled error: %s %s", request.method, path, exc_info=error)
     # This handler runs outside the request-id middleware, so it adds the header itself.
     context = current_context()
     headers = {REQUEST_ID_HEADER: context.request_id} if context else None

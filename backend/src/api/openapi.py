@@ -88,22 +88,39 @@ def example_response(code: int, example: object, **extra: Any) -> dict[int | str
 
 
 def error_responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
-    """The documented answers for `errors`, each `{"detail": "..."}` with a real example."""
-    return {error.status: _error_response(error) for error in sorted(errors, key=_status)}
+    """The documented answers for `errors`, each `{"detail": "..."}` with a real example.
+
+    Errors that share a status share its entry: one example each, and every case described.
+    """
+    by_status: dict[int, list[type[ApiError]]] = {}
+    for error in errors:
+        by_status.setdefault(error.status, []).append(error)
+    return {status: _error_response(by_status[status]) for status in sorted(by_status)}
 
 
-def _status(error: type[ApiError]) -> int:
-    return error.status
-
-
-def _error_response(error: type[ApiError]) -> dict[str, Any]:
+def _error_response(errors: list[type[ApiError]]) -> dict[str, Any]:
+    content: dict[str, Any] = {"example": {"detail": errors[0].detail}}
+    if len(errors) > 1:
+        content = {
+            "examples": {
+                error.__name__.removesuffix("Error"): {
+                    "summary": error.when,
+                    "value": {"detail": error.detail},
+                }
+                for error in errors
+            }
+        }
     response: dict[str, Any] = {
         "model": ErrorResponse,
-        "description": error.when,
-        "content": {"application/json": {"example": {"detail": error.detail}}},
+        "description": "; or ".join(error.when for error in errors),
+        "content": {"application/json": content},
     }
-    if headers := header_values(error.retry_after, error.challenge):
-        response["headers"] = {name: _ERROR_HEADERS[name] for name in headers}
+    headers = [header_values(error.retry_after, error.challenge) for error in errors]
+    if names := {name for sent in headers for name in sent}:
+        response["headers"] = {
+            name: _ERROR_HEADERS[name] | {"required": all(name in sent for sent in headers)}
+            for name in sorted(names)
+        }
     return response
 
 

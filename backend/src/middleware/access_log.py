@@ -5,6 +5,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from src.logs import sent_path
 from src.metrics import HttpMetrics
 from src.middleware.request_id import current_context
 
@@ -41,16 +42,15 @@ class AccessLogMiddleware:
 
 
 def _log(scope: Scope, status: int, seconds: float) -> None:
-    # The path as sent (still percent-encoded, so no decoded newline can forge a log line),
-    # without the query, which may hold search text; headers may hold tokens and are never read.
-    raw_path = scope.get("raw_path")
+    # The path as sent, without the query, which may hold search text; headers may hold tokens
+    # and are never read. The formatter escapes every value a client could have chosen.
     client = scope.get("client")
     context = current_context()
     fields = {
         "request_id": context.request_id if context else "-",
         "user_id": context.user_id if context else None,
         "method": scope["method"],
-        "path": raw_path.decode("latin-1") if raw_path else scope["path"],
+        "path": sent_path(scope),
         "status": status,
         "duration_ms": round(seconds * 1000, 2),
         "client_ip": client[0] if client else None,

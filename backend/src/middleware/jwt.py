@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from src.config import Settings
 from src.errors import ApiError, NotOwnerError, SigningKeysUnavailableError, TokenRejectedError
+from src.logs import sent_path
 from src.middleware.jwks import (
     ASYMMETRIC_ALGORITHMS,
     AsymmetricTokenError,
@@ -257,8 +258,9 @@ def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
 
 
 def _reject(request: Request, error: ApiError) -> ApiError:
-    # The one exit for auth failures, so none goes unlogged. Never log the token.
+    # The one exit for auth failures, so none goes unlogged. Never log the token. The log's
+    # formatter escapes what the client sent (path, forwarded address).
     client = request.client.host if request.client else "-"
-    method, path, reason = request.method, request.url.path, error.detail
+    method, path, reason = request.method, sent_path(request.scope), error.detail
     logger.warning("auth %s: %s %s from %s: %s", error.status, method, path, client, reason)
     return error

@@ -11,6 +11,7 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from src.schemas.text import storable
 
@@ -58,5 +59,8 @@ _CANONICAL_ID = re.compile(r"0|[1-9][0-9]*")
 def canonical_id(value: object) -> object:
     """Only the id's one spelling names it: `01`, `+1`, ` 1` and `1.0` would all be task 1."""
     if isinstance(value, str) and not _CANONICAL_ID.fullmatch(value):
-        raise ValueError("Task id must be decimal digits without sign, spaces or leading zeros")
+        raise PydanticCustomError(
+            "task_id_not_canonical",
+            "Task id must be decimal digits without sign, spaces or leading zeros",
+        )
     return value

@@ -61,11 +61,14 @@ class ErrorResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    """Whether the service can reach its database."""
+    """Whether the service can reach its database, and whether the database accepts writes."""
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"status": "healthy", "database": "ok"}]}
     )
 
     status: Literal["healthy", "unhealthy"]
-    database: Literal["ok", "unreachable"]
+    database: Literal["ok", "unreachable", "read-only"] = Field(
+        description="`read-only`: the database answers reads but refuses every write (a hot "
+        "standby, or `default_transaction_read_only`); writes answer 503 until it is writable."
+    )

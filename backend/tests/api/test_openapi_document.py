@@ -121,6 +121,8 @@ def _examples(document: Document) -> Iterator[tuple[str, str, object]]:
                 media = response.get("content", {}).get("application/json", {})
                 if "example" in media:
                     yield f"{method} {path} {code}", _schema_name(media), media["example"]
+                for name, example in media.get("examples", {}).items():
+                    yield f"{method} {path} {code} {name}", _schema_name(media), example["value"]
 
 
 def test_every_operation_with_a_body_offers_request_examples(document: Document) -> None:
@@ -154,7 +156,7 @@ def test_every_json_response_but_422_shows_an_example(document: Document) -> Non
         for method, operation in item.items()
         for code, response in operation["responses"].items()
         if "application/json" in response.get("content", {})
-        and "example" not in response["content"]["application/json"]
+        and not {"example", "examples"} & set(response["content"]["application/json"])
     ]
 
     # FastAPI's 422 lists the failing fields; its schema says enough.
@@ -208,9 +210,12 @@ def test_documented_503_examples_are_what_the_service_answers(
 
     documented_tasks = _operation(document, "list_tasks")["responses"]["503"]
     documented_health = document["paths"]["/health"]["get"]["responses"]["503"]
-    assert tasks.json() == documented_tasks["content"]["application/json"]["example"]
+    examples = documented_tasks["content"]["application/json"]["examples"]
+    assert tasks.json() == examples["DatabaseUnavailable"]["value"]
     assert tasks.headers["Retry-After"] == "2"
-    assert health.json() == documented_health["content"]["application/json"]["example"]
+    documented = documented_health["content"]["application/json"]["examples"]
+    assert health.json() == documented["unreachable"]["value"]
+    assert documented["read-only"]["value"] == {"status": "unhealthy", "database": "read-only"}
 
 
 def test_create_task_documents_the_location_header_it_sends(

@@ -11,9 +11,9 @@ LAYERS = [
     {"config", "errors", "models", "schemas", "metrics", "embedded_db"},
     {"db"},
     {"services"},
-    {"middleware"},
+    {"middleware", "logs"},
     {"api"},
-    {"logs", "tokens"},
+    {"tokens"},
     {"main"},
 ]
 

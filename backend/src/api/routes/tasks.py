@@ -23,11 +23,13 @@ from src.api.strict_json import StrictJSONRoute
 from src.errors import (
     BodyNotJSONError,
     BodyTooLargeError,
+    DatabaseReadOnlyError,
     DatabaseUnavailableError,
     IdempotencyKeyConflictError,
     NotJSONContentTypeError,
     NotOwnerError,
     PreconditionFailedError,
+    SigningKeysUnavailableError,
     TaskNotFoundError,
     TokenRejectedError,
 )
@@ -38,22 +40,22 @@ from src.schemas.responses import TASK_EXAMPLE, TaskRecord, TaskResponse
 from src.services.etags import etag_of, if_none_match_hits
 from src.services.task_service import TaskService
 
-# Any task operation can meet these; each route adds its own (a body's, an id's).
-_COMMON_ERRORS = error_responses(TokenRejectedError, NotOwnerError, DatabaseUnavailableError)
-# What a JSON body can meet before the service runs.
-_BODY_ERRORS = (BodyNotJSONError, BodyTooLargeError, NotJSONContentTypeError)
+# Any task operation can meet these; each route adds its own (a body's, an id's, a write's).
+_ANY = (TokenRejectedError, NotOwnerError, DatabaseUnavailableError, SigningKeysUnavailableError)
+# What a JSON body can meet before the service runs, and what only a write meets.
+_BODY = (BodyNotJSONError, BodyTooLargeError, NotJSONContentTypeError)
+_WRITE = (*_ANY, DatabaseReadOnlyError)
 
 
 def _write_responses(example: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     """A PUT's or PATCH's answers: the task with its new ETag, or why it was not changed."""
     changed = example_response(status.HTTP_200_OK, example, headers={"ETag": headers.ETAG})
-    return changed | error_responses(*_BODY_ERRORS, TaskNotFoundError, PreconditionFailedError)
+    return changed | error_responses(*_WRITE, *_BODY, TaskNotFoundError, PreconditionFailedError)
 
 
 router = APIRouter(
     prefix="/api/{user_id}/tasks",
     tags=["tasks"],
-    responses=_COMMON_ERRORS,
     route_class=StrictJSONRoute,  # NaN, duplicate keys and the like are a 400, never a 500
 )
 
@@ -71,6 +73,7 @@ TaskId = Annotated[
     int,
     BeforeValidator(canonical_id),
     Path(
+        json_schema_extra={"minimum": 0},
         description="The task's id, as returned when it was created: decimal digits without "
         "sign, spaces or leading zeros (`1`, not `01`, `+1` or `1.0`).",
     ),
@@ -86,7 +89,8 @@ TaskId = Annotated[
         status.HTTP_200_OK,
         [TASK_EXAMPLE],
         headers={"X-Total-Count": headers.TOTAL_COUNT, "Link": headers.LINK},
-    ),
+    )
+    | error_responses(*_ANY),
 )
 async def list_tasks(
     query: Annotated[TaskListQuery, Query()], tasks: OwnedTasks, request: Request
@@ -111,7 +115,7 @@ async def list_tasks(
         TASK_EXAMPLE,
         headers=LOCATION_HEADER | {"ETag": headers.ETAG, "Idempotent-Replayed": headers.REPLAYED},
     )
-    | error_responses(*_BODY_ERRORS, IdempotencyKeyConflictError),
+    | error_responses(*_WRITE, *_BODY, IdempotencyKeyConflictError),
 )
 async def create_task(
     data: Annotated[TaskCreate, Body(openapi_examples=CREATE_EXAMPLES)],
@@ -143,7 +147,7 @@ async def create_task(
             "headers": {"ETag": headers.ETAG},
         }
     }
-    | error_responses(TaskNotFoundError),
+    | error_responses(*_ANY, TaskNotFoundError),
 )
 async def read_task(
     task_id: TaskId, tasks: OwnedTasks, if_none_match: IfNoneMatch = None
@@ -197,7 +201,7 @@ async def patch_task(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a task",
     response_description="Deleted; no body",
-    responses=error_responses(TaskNotFoundError, PreconditionFailedError),
+    responses=error_responses(*_WRITE, TaskNotFoundError, PreconditionFailedError),
 )
 async def delete_task(task_id: TaskId, tasks: OwnedTasks, if_match: IfMatch = None) -> None:
     """Delete the task permanently."""
