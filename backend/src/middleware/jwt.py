@@ -23,8 +23,8 @@ from src.middleware.jwks import (
     unverified_algorithm,
 )
 from src.middleware.request_id import set_user
-from src.schemas.auth import JWTPayload
-from src.schemas.text import UserId, storable
+from src.schemas.auth import JWTPayload, refuse_critical_extensions
+from src.schemas.text import UserId
 
 logger = logging.getLogger(__name__)
 
@@ -98,16 +98,10 @@ async def verify_jwt_token(
         payload = await _verify(
             credentials.credentials, state.settings, state.accepted_tokens, state.jwks
         )
-    except _TokenRejectedError as error:
-        raise _reject(request, TokenRejectedError(str(error))) from None
-    except SigningKeysUnavailableError as error:
+    except (TokenRejectedError, SigningKeysUnavailableError) as error:
         raise _reject(request, error) from None
     set_user(payload.sub)  # for the access log: who, even if the path then turns out not theirs
     return payload
-
-
-class _TokenRejectedError(Exception):
-    """A token that fails verification; the message is the client-facing reason."""
 
 
 def _missing_reason(header: str | None) -> str:
@@ -120,20 +114,20 @@ async def _verify(
     token: str, settings: Settings, accepted: "AcceptedTokens", jwks: JWKSClient | None
 ) -> JWTPayload:
     if len(token) > MAX_TOKEN_BYTES:
-        raise _TokenRejectedError("Token is too large")
+        raise TokenRejectedError("Token is too large")
     header = unverified_algorithm(token) if jwks is not None else None
     # The header only picks the verifier; each verifier then pins its own algorithms, so an
     # asymmetric-looking token never meets the shared secret, nor an HS256 one a public key.
     if jwks is None or header is None or header[0] == ALGORITHM:
         return accepted.verify(token)
-    _refuse_critical_extensions(header[1])
+    refuse_critical_extensions(header[1])
     if header[0] not in ASYMMETRIC_ALGORITHMS:
-        raise _TokenRejectedError(f"Token algorithm is not allowed; use HS256 or {_ASYMMETRIC}")
+        raise TokenRejectedError(f"Token algorithm is not allowed; use HS256 or {_ASYMMETRIC}")
     try:
         claims = await decode_asymmetric(token, header[1], jwks, settings)
     except AsymmetricTokenError as error:
-        raise _TokenRejectedError(str(error)) from None
-    return _payload(claims, settings.jwt_leeway_seconds)
+        raise TokenRejectedError(str(error)) from None
+    return JWTPayload.from_claims(claims, settings.jwt_leeway_seconds)
 
 
 _ASYMMETRIC = ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
@@ -166,14 +160,14 @@ class AcceptedTokens:
         # The library's own rule: expired once `exp` is before now minus the leeway.
         if expires < int(time.time()) - self._settings.jwt_leeway_seconds:
             del self._expiry[token]
-            raise _TokenRejectedError("Token has expired")
+            raise TokenRejectedError("Token has expired")
         return payload
 
 
 def _decode(token: str, settings: Settings) -> tuple[JWTPayload, int]:
     """The verified payload and the token's `exp`."""
     try:
-        _refuse_critical_extensions(jwt.get_unverified_header(token))
+        refuse_critical_extensions(jwt.get_unverified_header(token))
         claims = jwt.decode(
             token,
             settings.better_auth_secret.get_secret_value(),
@@ -182,15 +176,15 @@ def _decode(token: str, settings: Settings) -> tuple[JWTPayload, int]:
             issuer=settings.jwt_issuer,
             options=_options(settings),
         )
-        # A number here: `_payload` refuses any `exp` that is not one.
-        return _payload(claims, settings.jwt_leeway_seconds), int(claims["exp"])
+        # A number here: `from_claims` refuses any `exp` that is not one.
+        return JWTPayload.from_claims(claims, settings.jwt_leeway_seconds), int(claims["exp"])
     except ExpiredSignatureError:
-        raise _TokenRejectedError("Token has expired") from None
+        raise TokenRejectedError("Token has expired") from None
     except JWTError as error:
-        raise _TokenRejectedError(_jose_reason(error)) from None
+        raise TokenRejectedError(_jose_reason(error)) from None
     except (TypeError, ValueError, OverflowError):
         # The library lets some malformed claim values (a list for `iat`, say) escape as these.
-        raise _TokenRejectedError("Token claims are malformed") from None
+        raise TokenRejectedError("Token claims are malformed") from None
 
 
 def _options(settings: Settings) -> dict[str, Any]:
@@ -222,39 +216,6 @@ _JOSE_REASONS = {
     "Invalid audience": "Token audience is not accepted",
     "Invalid issuer": "Token issuer is not accepted",
 }
-
-
-def _refuse_critical_extensions(header: dict[str, Any]) -> None:
-    # RFC 7515 4.1.11: a token whose `crit` names extensions the recipient does not understand
-    # must be rejected, and this service understands none.
-    if "crit" in header:
-        raise _TokenRejectedError(
-            "Token header lists critical extensions (crit); this service supports none"
-        )
-
-
-# RFC 7519 2: NumericDate is a JSON number; the libraries would also take "9999999999".
-_NUMERIC_DATES = ("exp", "nbf", "iat")
-
-
-def _payload(claims: dict[str, Any], leeway: int) -> JWTPayload:
-    for name in _NUMERIC_DATES:
-        value = claims.get(name)
-        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise _TokenRejectedError(f"Token claim {name} must be a JSON number (NumericDate)")
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise _TokenRejectedError("Token subject (sub) must be a non-empty string")
-    try:
-        storable(sub)
-    except ValueError:
-        raise _TokenRejectedError("Token subject (sub) contains unsupported characters") from None
-    if "/" in sub:
-        # The router reads a decoded %2F as a path separator: such a user reaches no route.
-        raise _TokenRejectedError("Token subject (sub) must not contain '/'")
-    if "iat" in claims and float(claims["iat"]) > time.time() + leeway:
-        raise _TokenRejectedError("Token issued-at time (iat) is in the future")
-    return JWTPayload(sub=sub)
 
 
 def _reject(request: Request, error: ApiError) -> ApiError:
