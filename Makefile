@@ -59,7 +59,7 @@ migrate: install .env
 	cd $(BACKEND) && $(BIN)/alembic upgrade head
 
 run: migrate
-	cd $(BACKEND) && $(BIN)/uvicorn src.main:app --host "$(HOST)" --port "$(PORT)"
+	cd $(BACKEND) && $(BIN)/python -m src.server --host "$(HOST)" --port "$(PORT)"
 
 token: install .env
 	@cd $(BACKEND) && $(BIN)/python -m src.tokens "$(USER)"

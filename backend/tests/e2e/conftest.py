@@ -1,6 +1,6 @@
 """A real server, real pages and headless Chromium (Debian's; Playwright never downloads one).
 
-The API runs as `uvicorn src.main:app` in a subprocess on a socket this process bound to a free
+The API runs as `python -m src.server` in a subprocess on a socket this process bound to a free
 port, over the test run's PostgreSQL (`database_url`), emptied before each test. Two small static
 servers give the browser two more origins, one of them listed in CORS_ORIGINS.
 """
@@ -149,14 +149,14 @@ def served_api(
         "JWT_ISSUER": "",  # a developer's .env must not change what tokens need
         "JWT_AUDIENCE": "",
     }
-    # Bound and listening before uvicorn starts: no port race, and early requests just queue.
+    # Bound and listening before the server starts: no port race, and early requests just queue.
     listener = socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     log_path = workdir / "server.log"
     with log_path.open("w") as log:
-        argv = [sys.executable, "-m", "uvicorn", "src.main:app", "--fd", str(listener.fileno())]
+        argv = [sys.executable, "-m", "src.server", "--fd", str(listener.fileno())]
         server = subprocess.Popen(  # noqa: S603  # our own interpreter, fixed argv
             argv, cwd=BACKEND_DIR, env=env, pass_fds=[listener.fileno()], stdout=log, stderr=log
         )
