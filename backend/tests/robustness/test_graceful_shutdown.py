@@ -109,9 +109,12 @@ def test_sigterm_under_load_keeps_every_answered_create_and_rolls_back_the_cut_o
         holder.rollback()
         holder.close()
 
-    created = {o.json()["id"]: o.json()["title"] for o in outcomes if _status(o) == 201}
+    answers = [o for o in outcomes if isinstance(o, httpx.Response)]
+    created = {a.json()["id"]: a.json()["title"] for a in answers if a.status_code == 201}
     with psycopg.connect(pg_database) as sql:
-        stored = dict(sql.execute("SELECT id, title FROM tasks WHERE user_id = 'alice'").fetchall())
+        stored: dict[int, str] = dict(
+            sql.execute("SELECT id, title FROM tasks WHERE user_id = 'alice'").fetchall()
+        )
         cut = sql.execute("SELECT count(*) FROM tasks WHERE user_id = %s", (HELD_USER,)).fetchone()
         counted = sql.execute(
             "SELECT coalesce(sum(total), 0) FROM task_counts WHERE user_id = %s", (HELD_USER,)
