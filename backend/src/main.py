@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
+from src.api.docs import install_docs
 from src.api.openapi import TAGS, document_request_id, example_response
 from src.api.routes import tasks
 from src.config import Settings, explained, get_settings
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by install_docs from the package's files; FastAPI's own pages load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     # Read once here, never per request: the routes find both on app.state.
     app.state.settings = settings
@@ -120,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text"}},
         tags=["operations"],
     )
+    install_docs(app)
     document_request_id(app)
     return app
 
