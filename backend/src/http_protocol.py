@@ -45,8 +45,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._max_bytes = settings.max_header_bytes
         self._max_count = settings.max_header_count
         self._in_head = True  # between requests, or inside an unfinished request head
-        self._head_bytes = 0  # bytes read of the unfinished head, at least
+        self._head_bytes = 0  # bytes of the reads the unfinished head came in so far
         self._heads = 0  # request heads finished on this connection
+        self._reading = 0  # size of the read being parsed
         self._refused = False
 
     def data_received(self, data: bytes) -> None:
@@ -55,6 +56,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return  # the rest of a refused request, read only so the client sees our answer
         self._unset_keepalive_if_required()
         started_in_head, heads = self._in_head, self._heads
+        self._reading = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
@@ -71,27 +73,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         if self._in_head:
-            # A read that began inside a head and finished none is all head bytes; one in which
-            # a request ended began the next head somewhere inside it: count from the next read.
+            # A read that began inside a head and finished none is all head bytes. One in which
+            # a request ended (pipelining) began the next head somewhere inside it: counted in
+            # full, an upper bound, but not refused on, so a large body before it is no reason.
             unfinished = started_in_head and heads == self._heads
-            self._head_bytes = self._head_bytes + len(data) if unfinished else 0
-            if self._head_bytes > self._max_bytes:
+            self._head_bytes = self._head_bytes + len(data) if unfinished else len(data)
+            if unfinished and self._head_bytes > self._max_bytes:
                 self._refuse(self._too_large())
 
     def on_headers_complete(self) -> None:
-        self._in_head, self._head_bytes = False, 0
+        self._in_head = False
         self._heads += 1
         if len(self.headers) > self._max_count:
             raise _Refused(431, f"Too many request headers: at most {self._max_count}; send fewer.")
-        if len(self.url) + sum(len(name) + len(value) for name, value in self.headers) > (
+        # The head came in these reads, so it is no longer than they are (an upper bound): the
+        # common request, one small read, is never measured header by header.
+        if self._head_bytes + self._reading > self._max_bytes and self._measured() > (
             self._max_bytes
         ):
             raise self._too_large()
+        self._head_bytes = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_head = True
         super().on_message_complete()
+
+    def _measured(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
 
     def _too_large(self) -> _Refused:
         # Unset until a request begins: a read of nothing but blank lines has none.

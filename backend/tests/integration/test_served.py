@@ -3,6 +3,7 @@
 import json
 import os
 import queue
+import re
 import select
 import socket
 import subprocess
@@ -204,3 +205,17 @@ def test_header_line_that_never_ends_is_refused_before_much_of_it_is_read(served
     # The bound plus at most one read of the server (256 KiB) and what the sockets buffer.
     assert sent < 4 * 1024 * 1024
     assert httpx.get(f"{served.url}/health").status_code == 200
+
+
+def test_pipelined_request_after_a_large_body_is_not_refused(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    body = b"x" * 40 * 1024  # larger than the head limit, in the same write as the next head
+    first = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    second = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(first + second)
+        while chunk := connection.recv(65536):
+            answer += chunk
+
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"405", b"200"], answer
