@@ -11,7 +11,7 @@ UV_HOME := $(BACKEND)/.uv
 UV := $(UV_HOME)/bin/uv
 BIN := .venv/bin
 SYNCED := $(BACKEND)/.venv/.synced
-# Node tools for the TypeScript client check and the Swagger UI files of the browser test.
+# Node tools for the TypeScript client check.
 NODE_TOOLS := $(BACKEND)/tests/typescript
 NODE_SYNCED := $(NODE_TOOLS)/node_modules/.synced
 NPM := $(shell command -v npm 2>/dev/null)
@@ -59,7 +59,7 @@ migrate: install .env
 	cd $(BACKEND) && $(BIN)/alembic upgrade head
 
 run: migrate
-	cd $(BACKEND) && $(BIN)/uvicorn src.main:app --host "$(HOST)" --port "$(PORT)"
+	cd $(BACKEND) && $(BIN)/python -m src.server --host "$(HOST)" --port "$(PORT)"
 
 token: install .env
 	@cd $(BACKEND) && $(BIN)/python -m src.tokens "$(USER)"

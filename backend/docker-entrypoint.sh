@@ -8,7 +8,8 @@ if [ "${RUN_MIGRATIONS:-1}" != 0 ]; then
     alembic upgrade head
 fi
 
-# exec: uvicorn becomes PID 1 and receives `docker stop`'s SIGTERM for a graceful shutdown.
+# exec: the server becomes PID 1 and receives `docker stop`'s SIGTERM for a graceful shutdown,
+# bounded by SHUTDOWN_TIMEOUT_SECONDS (below docker stop's 10 s grace unless raised with -t).
 # PORT is honoured because platforms such as Cloud Run and Render assign one.
-exec uvicorn src.main:app --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
+exec python -m src.server --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
     --workers "${WEB_CONCURRENCY:-1}" "$@"

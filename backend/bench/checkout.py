@@ -17,7 +17,7 @@ UV = BACKEND_DIR / ".uv" / "bin" / "uv"
 @dataclass(frozen=True)
 class Checkout:
     backend_dir: Path  # the cwd of its servers and of its alembic
-    bin_dir: Path  # its venv's bin/: uvicorn and alembic
+    bin_dir: Path  # its venv's bin/: python, uvicorn and alembic
 
     def tool(self, name: str) -> str:
         return str(self.bin_dir / name)

@@ -1,4 +1,4 @@
-"""uvicorn started the production way, on a free loopback port, and stopped for certain."""
+"""Servers started the production way, on a free loopback port, and stopped for certain."""
 
 import contextlib
 import http.client
@@ -15,6 +15,7 @@ from bench.checkout import CURRENT, Checkout
 HOST = "127.0.0.1"
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
+LAUNCHED_APP = "src.main:app"
 
 
 @dataclass
@@ -68,13 +69,13 @@ def start(
     ready_path: str = "/",
     checkout: Checkout = CURRENT,
 ) -> Server:
-    """`uvicorn <app>` with the production flags; returns once every worker answers `ready_path`."""
+    """`app` served the production way; returns once every worker answers `ready_path`."""
     port = free_port()
-    command = [
-        *(checkout.tool("uvicorn"), app),
+    options = [
         *("--host", HOST, "--port", str(port), "--workers", str(workers)),
-        *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"),
+        *("--loop", "uvloop", "--no-access-log", "--log-level", "warning"),
     ]
+    command = [*_server(app, checkout), *options]
     log = log_dir / f"{name}.log"
     with log.open("wb") as output:
         # A session of its own: Ctrl-C reaches the driver only, which then stops the server.
@@ -89,6 +90,15 @@ def start(
         server.stop()
         raise
     return server
+
+
+def _server(app: str, checkout: Checkout) -> list[str]:
+    # The Task API starts as every deployment does, through its launcher (which sets the httptools
+    # protocol, bounded); the bench's own apps, and a baseline from before the launcher, through
+    # uvicorn with the same protocol unbounded.
+    if app == LAUNCHED_APP and (checkout.backend_dir / "src" / "server.py").is_file():
+        return [checkout.tool("python"), "-m", "src.server"]
+    return [checkout.tool("uvicorn"), app, "--http", "httptools"]
 
 
 def free_port() -> int:

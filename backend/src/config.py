@@ -86,6 +86,11 @@ class Settings(DatabaseSettings):
     jwt_jwks_stale_seconds: int = 3600
     log_format: Literal["text", "json"] = "text"
     max_body_bytes: int = 64 * 1024  # a task is under 2 KiB of JSON; larger bodies get a 413
+    # Checked by the server's protocol (src/http_protocol.py) before the app sees a request.
+    max_header_bytes: int = 16 * 1024  # request line and headers; browsers send under 8 KiB
+    max_header_count: int = 100
+    # In-flight requests get this long after SIGTERM; then they are cancelled (and rolled back).
+    shutdown_timeout_seconds: int = 5
 
     @field_validator("better_auth_secret")
     @classmethod
@@ -160,6 +165,20 @@ class Settings(DatabaseSettings):
     def _positive_body_limit(cls, value: int) -> int:
         if value < 1:
             raise ValueError("MAX_BODY_BYTES must be at least 1")
+        return value
+
+    @field_validator("max_header_bytes", "max_header_count")
+    @classmethod
+    def _positive_header_limit(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("MAX_HEADER_BYTES and MAX_HEADER_COUNT must be at least 1")
+        return value
+
+    @field_validator("shutdown_timeout_seconds")
+    @classmethod
+    def _not_negative_timeout(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("SHUTDOWN_TIMEOUT_SECONDS must not be negative")
         return value
 
     @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")

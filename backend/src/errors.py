@@ -121,6 +121,48 @@ class NotJSONContentTypeError(ApiError):
         )
 
 
+class URLTooLongError(ApiError):
+    """Refused by the server before the app (src/http_protocol.py): no X-Request-ID, no CORS."""
+
+    status = HTTPStatus.REQUEST_URI_TOO_LONG
+    detail = "Request URL too long: at most 16384 bytes"
+    when = "The request line's URL alone is longer than MAX_HEADER_BYTES"
+
+    @classmethod
+    def over(cls, max_bytes: int) -> "URLTooLongError":
+        return cls(f"Request URL too long: at most {max_bytes} bytes")
+
+
+class HeadersTooLargeError(ApiError):
+    """Refused by the server before the app (src/http_protocol.py): no X-Request-ID, no CORS."""
+
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    detail = (
+        "Request headers too large: at most 16384 bytes in all; "
+        "send fewer or smaller headers (large cookies are the usual cause)"
+    )
+    when = "The request line and headers together are longer than MAX_HEADER_BYTES"
+
+    @classmethod
+    def over(cls, max_bytes: int) -> "HeadersTooLargeError":
+        return cls(
+            f"Request headers too large: at most {max_bytes} bytes in all; "
+            "send fewer or smaller headers (large cookies are the usual cause)"
+        )
+
+
+class TooManyHeadersError(ApiError):
+    """Refused by the server before the app (src/http_protocol.py): no X-Request-ID, no CORS."""
+
+    status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+    detail = "Too many request headers: at most 100; send fewer"
+    when = "The request has more than MAX_HEADER_COUNT header fields"
+
+    @classmethod
+    def over(cls, max_count: int) -> "TooManyHeadersError":
+        return cls(f"Too many request headers: at most {max_count}; send fewer")
+
+
 class IdempotencyKeyReusedError(ApiError):
     """The key already created a task from a different request body."""
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from src.api.docs import install_docs
 from src.api.error_handlers import install_error_handlers
 from src.api.openapi import TAGS, finish_document
 from src.api.routes import health, tasks
@@ -67,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=_lifespan,
         generate_unique_id_function=_operation_id,
+        # Served by install_docs from the package's files; FastAPI's own pages load a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     # Read once here, never per request: the routes find both on app.state.
     app.state.settings = settings
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(tasks.router)
     app.include_router(health.router)
+    install_docs(app)
     finish_document(app)
     return app
 

@@ -1,6 +1,6 @@
 """A real server, real pages and headless Chromium (Debian's; Playwright never downloads one).
 
-The API runs as `uvicorn src.main:app` in a subprocess on a socket this process bound to a free
+The API runs as `python -m src.server` in a subprocess on a socket this process bound to a free
 port, over the test run's PostgreSQL (`database_url`), emptied before each test. Two small static
 servers give the browser two more origins, one of them listed in CORS_ORIGINS.
 """
@@ -29,9 +29,6 @@ BACKEND_DIR = Path(__file__).resolve().parents[2]
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 # Debian's package (what .ci/run installs), or Google Chrome where a CI image ships that instead.
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("google-chrome")
-# What /docs loads from the CDN, served from the pinned npm package instead: tests reach no network.
-SWAGGER_DIST = BACKEND_DIR / "tests" / "typescript" / "node_modules" / "swagger-ui-dist"
-CDN = re.compile(r"^https://cdn\.jsdelivr\.net/npm/swagger-ui-dist@5/(?P<file>[\w.-]+)$")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
     "--disable-gpu",
@@ -88,23 +85,26 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     context.close()
 
 
+@dataclass
+class OfflineContext:
+    """A browser context whose requests outside the API's origin are refused and recorded."""
+
+    context: BrowserContext
+    refused: list[str]
+
+
 @pytest.fixture
-def docs_context(context: BrowserContext) -> BrowserContext:
-    """`context` reaching this machine only: the Swagger UI files /docs loads come from npm."""
-    need(
-        (SWAGGER_DIST / "swagger-ui-bundle.js").is_file(),
-        "tests/typescript/node_modules is missing: `make test` installs it with npm ci",
-    )
-    context.route(re.compile(r"^(?!http://127\.0\.0\.1[:/])"), _offline)
-    return context
+def offline_context(context: BrowserContext, api_server: ApiServer) -> OfflineContext:
+    """`context` reaching the API's origin only, as on a machine with no other network."""
+    refused: list[str] = []
+    origin = re.escape(api_server.url)
 
+    def refuse(route: Route) -> None:
+        refused.append(route.request.url)
+        route.abort("internetdisconnected")
 
-def _offline(route: Route) -> None:
-    match = CDN.match(route.request.url)
-    if match and (SWAGGER_DIST / match["file"]).is_file():
-        route.fulfill(path=SWAGGER_DIST / match["file"])
-    else:
-        route.abort()  # the favicon, or anything else outside this machine
+    context.route(re.compile(rf"^(?!{origin}/)"), refuse)
+    return OfflineContext(context, refused)
 
 
 @pytest.fixture(scope="package")
@@ -149,14 +149,14 @@ def served_api(
         "JWT_ISSUER": "",  # a developer's .env must not change what tokens need
         "JWT_AUDIENCE": "",
     }
-    # Bound and listening before uvicorn starts: no port race, and early requests just queue.
+    # Bound and listening before the server starts: no port race, and early requests just queue.
     listener = socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     log_path = workdir / "server.log"
     with log_path.open("w") as log:
-        argv = [sys.executable, "-m", "uvicorn", "src.main:app", "--fd", str(listener.fileno())]
+        argv = [sys.executable, "-m", "src.server", "--fd", str(listener.fileno())]
         server = subprocess.Popen(  # noqa: S603  # our own interpreter, fixed argv
             argv, cwd=BACKEND_DIR, env=env, pass_fds=[listener.fileno()], stdout=log, stderr=log
         )

@@ -1,20 +1,25 @@
-"""Swagger UI at /docs, driven as a person would: authorize, create a task, list it."""
+"""Swagger UI at /docs, driven as a person would: authorize, create a task, list it.
+
+The browser may reach the API's origin only: /docs must render from the service's own files.
+"""
 
 import json
 
 import httpx
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import make_token
-from tests.e2e.conftest import ApiServer
+from tests.e2e.conftest import ApiServer, OfflineContext
 
 TITLE = "Water the plants (from Swagger UI)"
 
 
 def test_swagger_ui_authorize_create_then_list_shows_the_task(
-    api_server: ApiServer, docs_context: BrowserContext
+    api_server: ApiServer, offline_context: OfflineContext
 ) -> None:
-    page = docs_context.new_page()
+    page = offline_context.context.new_page()
+    loaded: list[str] = []
+    page.on("requestfinished", lambda request: loaded.append(request.url))
     page.goto(f"{api_server.url}/docs")
 
     _authorize(page, make_token("alice"))
@@ -30,6 +35,15 @@ def test_swagger_ui_authorize_create_then_list_shows_the_task(
         headers={"Authorization": f"Bearer {make_token('alice')}"},
     )
     assert [task["title"] for task in stored.json()] == [TITLE]
+    assert offline_context.refused == []
+    assert {url.split("/")[-1] for url in loaded} >= {
+        "docs",
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "favicon.png",
+        "openapi.json",
+    }
+    assert all(url.startswith(f"{api_server.url}/") for url in loaded)
 
 
 def _authorize(page: Page, token: str) -> None:

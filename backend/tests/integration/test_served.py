@@ -1,8 +1,10 @@
-"""The app as deployed: uvicorn with two worker processes, JSON logs, shared metrics files."""
+"""The app as deployed: `python -m src.server` with two workers, JSON logs, shared metrics."""
 
 import json
 import os
 import queue
+import re
+import select
 import socket
 import subprocess
 import sys
@@ -63,8 +65,7 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         [
             sys.executable,
             "-m",
-            "uvicorn",
-            "src.main:app",
+            "src.server",
             "--host",
             "127.0.0.1",
             "--port",
@@ -160,3 +161,61 @@ def test_metrics_add_up_across_worker_processes(served: Served) -> None:
         and 'status="200"' in line
     ]
     assert [float(line.rsplit(" ", 1)[1]) for line in counted] == [sent]
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail"),
+    [
+        (
+            {"X-Padding": "a" * 64 * 1024},
+            "Request headers too large: at most 16384 bytes in all; send fewer or smaller "
+            "headers (large cookies are the usual cause)",
+        ),
+        (
+            {f"X-Header-{n}": "1" for n in range(200)},
+            "Too many request headers: at most 100; send fewer",
+        ),
+    ],
+    ids=["one-64-KiB-header", "200-headers"],
+)
+def test_oversized_request_head_is_refused_431_and_the_server_stays_healthy(
+    served: Served, headers: dict[str, str], detail: str
+) -> None:
+    response = httpx.get(f"{served.url}/health", headers=headers)
+    health = httpx.get(f"{served.url}/health")
+
+    assert response.status_code == 431, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"detail": detail}
+    assert health.status_code == 200, health.text
+
+
+def test_header_line_that_never_ends_is_refused_before_much_of_it_is_read(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: ")
+        # One endless header, as an attacker would send 64 MiB of it, until the server answers.
+        while sent < 64 * 1024 * 1024 and not select.select([connection], [], [], 0)[0]:
+            connection.sendall(b"a" * 16 * 1024)
+            sent += 16 * 1024
+        answer = connection.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer
+    # The bound plus at most one read of the server (256 KiB) and what the sockets buffer.
+    assert sent < 4 * 1024 * 1024
+    assert httpx.get(f"{served.url}/health").status_code == 200
+
+
+def test_pipelined_request_after_a_large_body_is_not_refused(served: Served) -> None:
+    host, port = served.url.removeprefix("http://").split(":")
+    body = b"x" * 40 * 1024  # larger than the head limit, in the same write as the next head
+    first = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    second = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(first + second)
+        while chunk := connection.recv(65536):
+            answer += chunk
+
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"405", b"200"], answer

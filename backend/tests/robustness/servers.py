@@ -1,4 +1,4 @@
-"""Real processes for fault and load tests: a private PostgreSQL cluster and a uvicorn server.
+"""Real processes for fault and load tests: a private PostgreSQL cluster and the API server.
 
 The cluster is this test run's own (initdb into a temporary directory, a free port, loopback
 only), so stopping it never touches the suite's embedded server. Its binaries are the
@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -122,7 +123,7 @@ def _children(parent: int) -> list[int]:
 
 
 class ApiServer:
-    """`uvicorn src.main:app` in its own process, on a socket bound here (so no port race)."""
+    """`python -m src.server` in its own process, on a socket bound here (so no port race)."""
 
     def __init__(self, database_url: str, **settings: str) -> None:
         listener = socket.socket()
@@ -138,10 +139,11 @@ class ApiServer:
             # A developer's .env must not add checks the test tokens do not meet.
             "JWT_ISSUER": "",
             "JWT_AUDIENCE": "",
+            "SHUTDOWN_TIMEOUT_SECONDS": "2",
             **{name.upper(): value for name, value in settings.items()},
         }
-        command = [sys.executable, "-m", "uvicorn", "src.main:app", "--fd", str(listener.fileno()),
-                   "--log-level", "critical", "--timeout-graceful-shutdown", "2",
+        command = [sys.executable, "-m", "src.server", "--fd", str(listener.fileno()),
+                   "--log-level", "critical",
                    # Longer than any pause in a test on a loaded machine: a keep-alive connection
                    # the server closes while the client reuses it is a reset, not a finding.
                    "--timeout-keep-alive", "120"]  # fmt: skip
@@ -151,6 +153,16 @@ class ApiServer:
         listener.close()
         # Connections queue on the bound socket, so one request waits exactly until it serves.
         httpx.get(f"{self.base_url}/health", timeout=START_TIMEOUT_SECONDS)
+
+    def stop(self, timeout: float) -> float:
+        """SIGTERM, as `docker stop` sends; the seconds until the process exited.
+
+        Raises `subprocess.TimeoutExpired` if it is still running after `timeout` seconds.
+        """
+        started = time.monotonic()
+        self._process.terminate()
+        self._process.wait(timeout=timeout)
+        return time.monotonic() - started
 
     def close(self) -> None:
         self._process.terminate()

@@ -11,10 +11,10 @@ LAYERS = [
     {"config", "errors", "models", "schemas", "metrics", "embedded_db"},
     {"db"},
     {"services"},
-    {"middleware", "logs"},
+    {"middleware", "logs", "http_protocol"},
     {"api"},
     {"tokens"},
-    {"main"},
+    {"main", "server"},
 ]
 
 
