@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -24,7 +24,8 @@ class DatabaseSettings(BaseSettings):
 
     # Unset: the embedded PostgreSQL under backend/.pgdata (src/embedded_db.py), no server needed.
     database_url: str | None = None
-    db_pool_size: int = 5  # connections per worker process; the pool holds exactly this many
+    # Connections per worker process; the pool holds exactly this many.
+    db_pool_size: Annotated[int, Field(ge=1)] = 5
     db_pool_timeout: float = 10.0  # seconds a request waits for a pooled connection before a 503
     db_connect_timeout: int = 5  # seconds, so an unreachable server fails fast instead of hanging
     db_query_timeout: float = 10.0  # seconds a request's database work may take before a 503
@@ -53,13 +54,6 @@ class DatabaseSettings(BaseSettings):
             "embedded PostgreSQL"
         )
 
-    @field_validator("db_pool_size")
-    @classmethod
-    def _at_least_one(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("DB_POOL_SIZE must be at least 1")
-        return value
-
 
 _POSTGRES_PREFIXES = (
     "postgresql://",
@@ -76,21 +70,26 @@ class Settings(DatabaseSettings):
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     jwt_issuer: str | None = None  # checked only when set
     jwt_audience: str | None = None  # checked only when set
-    jwt_leeway_seconds: int = 30
+    jwt_leeway_seconds: Annotated[int, Field(ge=0, le=60)] = 30
     # Opt-in: also accept Better Auth's asymmetric tokens, checked with the keys published here.
     jwt_jwks_url: str | None = None
-    jwt_jwks_timeout_seconds: float = 3.0  # a whole fetch, connect to last byte
-    jwt_jwks_cache_seconds: int = 300  # keys are refetched after this, so removed keys stop working
-    jwt_jwks_min_refetch_seconds: float = 10.0  # unknown `kid`s cannot trigger fetches more often
+    # A whole fetch, connect to last byte.
+    jwt_jwks_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 3.0
+    # Keys are refetched after this, so removed keys stop working.
+    jwt_jwks_cache_seconds: Annotated[int, Field(ge=0)] = 300
+    # Unknown `kid`s cannot trigger fetches more often.
+    jwt_jwks_min_refetch_seconds: Annotated[float, Field(ge=0)] = 10.0
     # While the endpoint fails, keys last fetched longer ago than this stop working (503).
     jwt_jwks_stale_seconds: int = 3600
     log_format: Literal["text", "json"] = "text"
-    max_body_bytes: int = 64 * 1024  # a task is under 2 KiB of JSON; larger bodies get a 413
+    # A task is under 2 KiB of JSON; larger bodies get a 413.
+    max_body_bytes: Annotated[int, Field(ge=1)] = 64 * 1024
     # Checked by the server's protocol (src/http_protocol.py) before the app sees a request.
-    max_header_bytes: int = 16 * 1024  # request line and headers; browsers send under 8 KiB
-    max_header_count: int = 100
+    # Request line and headers; browsers send under 8 KiB.
+    max_header_bytes: Annotated[int, Field(ge=1)] = 16 * 1024
+    max_header_count: Annotated[int, Field(ge=1)] = 100
     # In-flight requests get this long after SIGTERM; then they are cancelled (and rolled back).
-    shutdown_timeout_seconds: int = 5
+    shutdown_timeout_seconds: Annotated[int, Field(ge=0)] = 5
 
     @field_validator("better_auth_secret")
     @classmethod
@@ -116,32 +115,11 @@ class Settings(DatabaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("jwt_leeway_seconds")
-    @classmethod
-    def _bounded_leeway(cls, value: int) -> int:
-        if not 0 <= value <= 60:
-            raise ValueError("JWT_LEEWAY_SECONDS must be between 0 and 60")
-        return value
-
     @field_validator("jwt_jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("JWT_JWKS_URL must be an http:// or https:// URL")
-        return value
-
-    @field_validator("jwt_jwks_timeout_seconds")
-    @classmethod
-    def _bounded_timeout(cls, value: float) -> float:
-        if not 0 < value <= 30:
-            raise ValueError("JWT_JWKS_TIMEOUT_SECONDS must be above 0 and at most 30")
-        return value
-
-    @field_validator("jwt_jwks_cache_seconds", "jwt_jwks_min_refetch_seconds")
-    @classmethod
-    def _not_negative(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError("JWKS cache and refetch intervals must not be negative")
         return value
 
     @field_validator("jwt_jwks_stale_seconds")
@@ -159,27 +137,6 @@ class Settings(DatabaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
-
-    @field_validator("max_body_bytes")
-    @classmethod
-    def _positive_body_limit(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("MAX_BODY_BYTES must be at least 1")
-        return value
-
-    @field_validator("max_header_bytes", "max_header_count")
-    @classmethod
-    def _positive_header_limit(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("MAX_HEADER_BYTES and MAX_HEADER_COUNT must be at least 1")
-        return value
-
-    @field_validator("shutdown_timeout_seconds")
-    @classmethod
-    def _not_negative_timeout(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError("SHUTDOWN_TIMEOUT_SECONDS must not be negative")
-        return value
 
     @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
     @classmethod
