@@ -10,9 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from psycopg.rows import DictRow, dict_row
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
@@ -20,6 +21,7 @@ TEST_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
 # Importing src.main builds the served app, which needs a secret; never a real one in tests.
 os.environ.setdefault("BETTER_AUTH_SECRET", TEST_SECRET)
 
+from alembic import command  # noqa: E402
 from src import embedded_db  # noqa: E402
 from src.config import Settings  # noqa: E402
 from src.db import Database, sqlalchemy_url  # noqa: E402
@@ -64,19 +66,41 @@ def embedded_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session", params=DATABASES, ids=database_name)
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database with the models' schema (tables, indexes, triggers), for the whole run."""
+    """A database migrated to head (tables, indexes, triggers) as in production, for the run."""
     url = request.param
     if url == EMBEDDED:
         url = request.getfixturevalue("embedded_server_url")
     url = Settings(better_auth_secret=TEST_SECRET, database_url=url, _env_file=None).database_url
     assert url is not None
     engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
-    SQLModel.metadata.drop_all(engine)
-    SQLModel.metadata.create_all(engine)
+    with engine.connect() as connection:
+        drop_schema(connection)
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
     _databases_run.add(database_name(request.param))
     yield url
-    SQLModel.metadata.drop_all(engine)
+    with engine.connect() as connection:
+        drop_schema(connection)
     engine.dispose()
+
+
+BACKEND_DIR = Path(__file__).resolve().parents[1]
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Alembic's configuration, migrating through `connection` (alembic/env.py reads it)."""
+    config = Config(str(BACKEND_DIR / "alembic.ini"))
+    config.attributes["connection"] = connection
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def drop_schema(connection: Connection) -> None:
+    """Whatever a run or an earlier version of the suite left: tables, triggers, versions."""
+    SQLModel.metadata.drop_all(connection)
+    connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    connection.execute(text("DROP FUNCTION IF EXISTS count_tasks() CASCADE"))
+    connection.commit()
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, settings
 from psycopg import sql
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
-from sqlmodel import SQLModel
 
+from alembic import command
 from src.db import sqlalchemy_url
+from tests.conftest import alembic_config
 from tests.robustness.servers import PostgresCluster
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -52,12 +53,14 @@ def pg_cluster() -> Iterator[PostgresCluster]:
 
 @pytest.fixture
 def pg_database(pg_cluster: PostgresCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A new database on the private cluster with the models' schema; its URL."""
+    """A new database on the private cluster, migrated to head; its URL."""
     name = "robust_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
     _drop_database(pg_cluster.url(), name, create_again=True)
     # NullPool: a connection kept across a test that restarts the cluster would be dead.
     engine = create_engine(sqlalchemy_url(pg_cluster.url(name)), poolclass=NullPool)
-    SQLModel.metadata.create_all(engine)
+    with engine.connect() as connection:
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
     engine.dispose()
     try:
         yield pg_cluster.url(name)
