@@ -7,7 +7,7 @@ A class's `detail` is its answer, or an example of it where the text carries spe
 """
 
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class ApiError(Exception):
@@ -16,6 +16,8 @@ class ApiError(Exception):
     when: ClassVar[str]  # when a client gets it: the OpenAPI description
     retry_after: int | None = None  # seconds, sent as Retry-After
     challenge: str | None = None  # the WWW-Authenticate scheme, for a 401
+    # For a detail with specifics: the text with {fields}; `detail` is then its example.
+    template: ClassVar[str] = ""
 
     def __init__(self, detail: str | None = None, retry_after: int | None = None) -> None:
         if detail is not None:
@@ -23,6 +25,10 @@ class ApiError(Exception):
         if retry_after is not None:
             self.retry_after = retry_after
         super().__init__(self.detail)
+
+    @classmethod
+    def filled(cls, **values: object) -> Self:
+        return cls(cls.template.format(**values))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -40,18 +46,12 @@ def header_values(retry_after: int | None, challenge: str | None) -> dict[str, s
 
 class BodyNotJSONError(ApiError):
     status = HTTPStatus.BAD_REQUEST
-    detail = (
-        "Request body is not valid JSON (Expecting value); "
+    template = (
+        "Request body is not valid JSON ({reason}); "
         "send a JSON object with 'Content-Type: application/json'"
     )
+    detail = template.format(reason="Expecting value")
     when = "The body is not valid JSON"
-
-    @classmethod
-    def because(cls, reason: str) -> "BodyNotJSONError":
-        return cls(
-            f"Request body is not valid JSON ({reason}); "
-            "send a JSON object with 'Content-Type: application/json'"
-        )
 
 
 class TokenRejectedError(ApiError):
@@ -97,70 +97,51 @@ class PreconditionFailedError(ApiError):
 
 class BodyTooLargeError(ApiError):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    detail = "Request body is larger than 65536 bytes; send a smaller body"
+    template = "Request body is larger than {max_bytes} bytes; send a smaller body"
+    detail = template.format(max_bytes=65536)
     when = "The body is larger than MAX_BODY_BYTES (64 KiB by default)"
-
-    @classmethod
-    def over(cls, max_bytes: int) -> "BodyTooLargeError":
-        return cls(f"Request body is larger than {max_bytes} bytes; send a smaller body")
 
 
 class NotJSONContentTypeError(ApiError):
     status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
-    detail = (
-        "Request body must be JSON: send it with 'Content-Type: application/json' "
-        "(got 'text/plain;charset=UTF-8')"
-    )
+    template = "Request body must be JSON: send it with 'Content-Type: application/json' ({sent})"
+    detail = template.format(sent="got 'text/plain;charset=UTF-8'")
     when = "The body is not declared as JSON (`Content-Type` is missing or not `application/json`)"
 
     @classmethod
-    def got(cls, content_type: str | None) -> "NotJSONContentTypeError":
+    def got(cls, content_type: str | None) -> Self:
         sent = f"got '{content_type[:100]}'" if content_type else "the request had no Content-Type"
-        return cls(
-            f"Request body must be JSON: send it with 'Content-Type: application/json' ({sent})"
-        )
+        return cls.filled(sent=sent)
 
 
 class URLTooLongError(ApiError):
     """Refused by the server before the app (src/http_protocol.py): no X-Request-ID, no CORS."""
 
     status = HTTPStatus.REQUEST_URI_TOO_LONG
-    detail = "Request URL too long: at most 16384 bytes"
+    template = "Request URL too long: at most {max_bytes} bytes"
+    detail = template.format(max_bytes=16384)
     when = "The request line's URL alone is longer than MAX_HEADER_BYTES"
-
-    @classmethod
-    def over(cls, max_bytes: int) -> "URLTooLongError":
-        return cls(f"Request URL too long: at most {max_bytes} bytes")
 
 
 class HeadersTooLargeError(ApiError):
     """Refused by the server before the app (src/http_protocol.py): no X-Request-ID, no CORS."""
 
     status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-    detail = (
-        "Request headers too large: at most 16384 bytes in all; "
+    template = (
+        "Request headers too large: at most {max_bytes} bytes in all; "
         "send fewer or smaller headers (large cookies are the usual cause)"
     )
+    detail = template.format(max_bytes=16384)
     when = "The request line and headers together are longer than MAX_HEADER_BYTES"
-
-    @classmethod
-    def over(cls, max_bytes: int) -> "HeadersTooLargeError":
-        return cls(
-            f"Request headers too large: at most {max_bytes} bytes in all; "
-            "send fewer or smaller headers (large cookies are the usual cause)"
-        )
 
 
 class TooManyHeadersError(ApiError):
     """Refused by the server before the app (src/http_protocol.py): no X-Request-ID, no CORS."""
 
     status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
-    detail = "Too many request headers: at most 100; send fewer"
+    template = "Too many request headers: at most {max_count}; send fewer"
+    detail = template.format(max_count=100)
     when = "The request has more than MAX_HEADER_COUNT header fields"
-
-    @classmethod
-    def over(cls, max_count: int) -> "TooManyHeadersError":
-        return cls(f"Too many request headers: at most {max_count}; send fewer")
 
 
 class IdempotencyKeyReusedError(ApiError):

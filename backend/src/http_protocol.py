@@ -80,7 +80,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._heads += 1
         if len(self.headers) > self._max_count:
-            raise TooManyHeadersError.over(self._max_count)
+            raise TooManyHeadersError.filled(max_count=self._max_count)
         # The head came in these reads, so it is no longer than they are (an upper bound): the
         # common request, one small read, is never measured header by header.
         if self._head_bytes + self._reading > self._max_bytes and self._measured() > (
@@ -100,8 +100,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _too_large(self) -> ApiError:
         # Unset until a request begins: a read of nothing but blank lines has none.
         if len(getattr(self, "url", b"")) > self._max_bytes:
-            return URLTooLongError.over(self._max_bytes)
-        return HeadersTooLargeError.over(self._max_bytes)
+            return URLTooLongError.filled(max_bytes=self._max_bytes)
+        return HeadersTooLargeError.filled(max_bytes=self._max_bytes)
 
     def _refuse(self, refused: ApiError) -> None:
         client = self.client[0] if self.client else "-"

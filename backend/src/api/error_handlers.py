@@ -59,7 +59,7 @@ async def _invalid_request(request: Request, error: Exception) -> Response:
         for item in error.errors():
             if item.get("type") == "json_invalid":
                 reason = item.get("ctx", {}).get("error", "invalid syntax")
-                return answer(BodyNotJSONError.because(reason))
+                return answer(BodyNotJSONError.filled(reason=reason))
         problems = [_header_as_sent(problem) for problem in error.errors()]
         return _EscapingJSONResponse(
             {"detail": jsonable_encoder(problems)},

@@ -12,7 +12,7 @@ class _BodyTooLargeError(HTTPException):
     # An HTTPException, because FastAPI turns any other error raised while it reads the body
     # into a 400 about parsing.
     def __init__(self, max_bytes: int) -> None:
-        error = BodyTooLargeError.over(max_bytes)
+        error = BodyTooLargeError.filled(max_bytes=max_bytes)
         super().__init__(error.status, error.detail)
 
 

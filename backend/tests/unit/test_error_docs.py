@@ -41,7 +41,9 @@ def _code_patterns() -> list[re.Pattern[str]]:
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 # A tail such as "; the API's CORS_ORIGINS ..." follows a library's own text.
                 tail = node.value.startswith("; ")
-                patterns.append((".+" if tail else "") + re.escape(node.value))
+                # A template's {fields} (src/errors.py) are filled in with any text.
+                text = re.sub(r"\\\{\w+\\\}", ".+", re.escape(node.value))
+                patterns.append((".+" if tail else "") + text)
     return [re.compile(pattern, re.DOTALL) for pattern in patterns]
 
 
