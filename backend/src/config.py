@@ -1,6 +1,7 @@
 """The one settings object: process environment first, then `.env`."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -24,6 +25,9 @@ class DatabaseSettings(BaseSettings):
 
     # Unset: the embedded PostgreSQL under backend/.pgdata (src/embedded_db.py), no server needed.
     database_url: str | None = None
+    # The live updates' listener only (LISTEN needs a session): the server itself, not a
+    # transaction-mode pooler. Unset: DATABASE_URL.
+    database_direct_url: str | None = None
     db_pool_size: int = 5  # connections per worker process; the pool holds exactly this many
     db_pool_timeout: float = 10.0  # seconds a request waits for a pooled connection before a 503
     db_connect_timeout: int = 5  # seconds, so an unreachable server fails fast instead of hanging
@@ -33,12 +37,12 @@ class DatabaseSettings(BaseSettings):
     # empty turns preparing off (PgBouncer before 1.21 in transaction mode needs that).
     db_prepare_threshold: int | None = 5
 
-    @field_validator("database_url", "db_prepare_threshold", mode="before")
+    @field_validator("database_url", "database_direct_url", "db_prepare_threshold", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_direct_url")
     @classmethod
     def _libpq_url(cls, value: str | None) -> str | None:
         # psycopg takes libpq's URL; SQLAlchemy-style driver suffixes and Heroku's `postgres://`
@@ -86,6 +90,13 @@ class Settings(DatabaseSettings):
     jwt_jwks_stale_seconds: int = 3600
     log_format: Literal["text", "json"] = "text"
     max_body_bytes: int = 64 * 1024  # a task is under 2 KiB of JSON; larger bodies get a 413
+    # Live updates (GET /api/{user_id}/tasks/events): how long events can be replayed, and the
+    # bounds of one worker process's streams.
+    task_events_retention_hours: int = 168
+    stream_heartbeat_seconds: float = 15.0
+    streams_per_user: int = 10
+    streams_per_worker: int = 1000
+    stream_queue_size: int = 100  # events waiting for a slow reader before it must resync
 
     @field_validator("better_auth_secret")
     @classmethod
@@ -161,6 +172,26 @@ class Settings(DatabaseSettings):
         if value < 1:
             raise ValueError("MAX_BODY_BYTES must be at least 1")
         return value
+
+    @field_validator(
+        "task_events_retention_hours", "streams_per_user", "streams_per_worker", "stream_queue_size"
+    )
+    @classmethod
+    def _at_least_one_of(cls, value: int, info: ValidationInfo) -> int:
+        if value < 1:
+            raise ValueError(f"{(info.field_name or '').upper()} must be at least 1")
+        return value
+
+    @field_validator("stream_heartbeat_seconds")
+    @classmethod
+    def _positive_heartbeat(cls, value: float) -> float:
+        if not 0 < value <= 300:
+            raise ValueError("STREAM_HEARTBEAT_SECONDS must be above 0 and at most 300")
+        return value
+
+    @property
+    def task_events_retention(self) -> timedelta:
+        return timedelta(hours=self.task_events_retention_hours)
 
     @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
     @classmethod

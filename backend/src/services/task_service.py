@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import count
 from typing import NamedTuple
 
 from psycopg.errors import UniqueViolation
@@ -28,6 +29,11 @@ from src.services.etags import etag_of, if_match_allows
 from src.services.task_repository import KeyRecord, TaskRepository
 
 KEY_TTL = timedelta(hours=24)  # how long an Idempotency-Key replays its first answer
+DEFAULT_EVENTS_RETENTION = timedelta(hours=168)
+# One write in this many (per process) also purges a batch of its owner's expired events, in
+# the write's own statement: the change feed stays bounded at no extra round trip.
+PURGE_EVERY = 64
+_WRITES = count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +56,16 @@ class TaskService:
     """
 
     def __init__(
-        self, database: Database, owner_id: str, client_gone: ClientGone | None = None
+        self,
+        database: Database,
+        owner_id: str,
+        client_gone: ClientGone | None = None,
+        events_retention: timedelta = DEFAULT_EVENTS_RETENTION,
     ) -> None:
         self._database = database
         self._owner_id = owner_id
         self._client_gone = client_gone
+        self._events_retention = events_retention
 
     async def list_page(self, query: TaskListQuery) -> TaskPage:
         async with self._tasks() as tasks:
@@ -80,7 +91,8 @@ class TaskService:
         """Create a task, or replay the one an earlier request with the same key created."""
         async with self._tasks() as tasks:
             if idempotency_key is None:
-                task = await tasks.insert(data.title, data.description, utc_now())
+                now = utc_now()
+                task = await tasks.insert(data.title, data.description, now, self._purge(now))
                 return CreatedTask(task, replayed=False)
             request_hash = _fingerprint(data)
             try:
@@ -116,11 +128,12 @@ class TaskService:
             raise TaskNotFoundError
         async with self._tasks() as tasks:
             if if_match is None:
-                deleted = await tasks.delete(task_id)
+                now = utc_now()
+                deleted = await tasks.delete(task_id, now, self._purge(now))
             else:
                 async with tasks.transaction():
                     _guard(await _locked(tasks, task_id), if_match)
-                    deleted = await tasks.delete(task_id)
+                    deleted = await tasks.delete(task_id, utc_now())
         if not deleted:
             raise TaskNotFoundError
 
@@ -132,7 +145,10 @@ class TaskService:
                 # The common write: one UPDATE ... RETURNING. No row means the task is not ours
                 # or not there, or its version is not older than our clock: the locked path
                 # decides.
-                task = await tasks.update(task_id, changes, utc_now(), if_older=True)
+                now = utc_now()
+                task = await tasks.update(
+                    task_id, changes, now, if_older=True, purge_before=self._purge(now)
+                )
                 if task is not None:
                     return task
             async with tasks.transaction():
@@ -145,6 +161,10 @@ class TaskService:
         if task is None:  # pragma: no cover - the row is locked by this transaction
             raise TaskNotFoundError
         return task
+
+    def _purge(self, now: datetime) -> datetime | None:
+        """The purge's cut-off when this write is one that purges, else None."""
+        return now - self._events_retention if next(_WRITES) % PURGE_EVERY == 0 else None
 
     @asynccontextmanager
     async def _tasks(self) -> AsyncIterator[TaskRepository]:

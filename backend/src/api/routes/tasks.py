@@ -62,7 +62,9 @@ router = APIRouter(
 
 def _service_of(request: Request, owner: str) -> TaskService:
     """Layer three: the service bound to the verified token's subject."""
-    return TaskService(request.app.state.database, owner, request.is_disconnected)
+    state = request.app.state
+    retention = state.settings.task_events_retention
+    return TaskService(state.database, owner, request.is_disconnected, retention)
 
 
 # The task routes' one dependency: token, path owner, then the owner's service
