@@ -73,7 +73,7 @@ def recorded(written: sa.CTE, kind: str, *, purge: bool) -> Statement:
 
 
 REPLAY = statement(
-    sa.select(*EVENTS.c["id", "kind", "task_id", "task"])
+    sa.select(*EVENTS.c["id", "kind", "task_id", "task", "created_at"])
     .where(owned(EVENTS), EVENTS.c.id >= sa.bindparam("from_id"))
     .order_by(EVENTS.c.id)
     .limit(sa.bindparam("limit"))

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from psycopg.errors import UniqueViolation
 
@@ -26,6 +26,7 @@ from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
 from src.schemas.responses import TaskRecord, TaskResponse
 from src.services.etags import etag_of, if_match_allows
+from src.services.event_hub import FeedEvent, feed_event
 from src.services.task_repository import KeyRecord, TaskRepository
 
 KEY_TTL = timedelta(hours=24)  # how long an Idempotency-Key replays its first answer
@@ -34,6 +35,7 @@ DEFAULT_EVENTS_RETENTION = timedelta(hours=168)
 # the write's own statement: the change feed stays bounded at no extra round trip.
 PURGE_EVERY = 64
 _WRITES = count()
+REPLAY_LIMIT = 1000  # events a resuming stream may replay; a client further behind reloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,24 @@ class TaskService:
         if task is None:  # pragma: no cover - the row is locked by this transaction
             raise TaskNotFoundError
         return task
+
+    async def events_after(self, last_event_id: int) -> list[FeedEvent] | None:
+        """The owner's events after `last_event_id`, oldest first; None when that event is
+        not stored (purged, or never the owner's) or too many follow: reload instead."""
+        since = utc_now() - self._events_retention
+        async with self._tasks() as tasks:
+            await tasks.purge_events(since)
+            rows = await tasks.events_from(last_event_id, REPLAY_LIMIT + 2)
+        if not rows or rows[0]["id"] != last_event_id or rows[0]["created_at"] < since:
+            return None
+        if len(rows) > REPLAY_LIMIT + 1:
+            return None
+        return [feed_event(r["id"], r["kind"], r["task_id"], r["task"]) for r in rows[1:]]
+
+    async def stored_event(self, event_id: int) -> dict[str, Any] | None:
+        async with self._tasks() as tasks:
+            rows = await tasks.events_from(event_id, 1)
+        return rows[0] if rows and rows[0]["id"] == event_id else None
 
     def _purge(self, now: datetime) -> datetime | None:
         """The purge's cut-off when this write is one that purges, else None."""
