@@ -69,8 +69,8 @@ class EventStream:
 class LiveServer:
     url: str
 
-    def headers(self, user: str, **token: int) -> dict[str, str]:
-        return {"Authorization": f"Bearer {make_token(user, **token)}"}
+    def headers(self, user: str, expires_in: int = 3600) -> dict[str, str]:
+        return {"Authorization": f"Bearer {make_token(user, expires_in=expires_in)}"}
 
     @contextmanager
     def stream(
