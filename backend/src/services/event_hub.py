@@ -145,6 +145,8 @@ class EventHub:
                 logger.warning(
                     "task events listener: %s; reconnecting in %.1f s", type(error).__name__, pause
                 )
+            except Exception:  # a bug: logged, and the listener lives on for the next streams
+                logger.exception("task events listener failed; reconnecting in %.1f s", pause)
             finally:
                 if self._listening.is_set():
                     # Events may pass unheard until the next LISTEN: no stream may miss them.

@@ -7,7 +7,7 @@ missed (`Last-Event-ID`), then relays live events, skipping any the replay alrea
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from src.services.event_hub import EventHub, FeedEvent, Subscription
 from src.services.task_service import TaskService
@@ -58,7 +58,7 @@ class OpenStream:
         """Idempotent: the response calls it however the stream ends."""
         self._hub.unsubscribe(self._subscription)
 
-    async def frames(self) -> AsyncIterator[bytes]:
+    async def frames(self) -> AsyncGenerator[bytes]:
         try:
             yield CONNECTED
             if self._missed is None:

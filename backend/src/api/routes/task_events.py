@@ -47,6 +47,18 @@ _STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _json_only(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    # Given a `model`, FastAPI documents it under the route's media type, the event stream;
+    # errors are JSON, so their schema is named under application/json instead.
+    for response in responses.values():
+        response.pop("model", None)
+        response["content"]["application/json"]["schema"] = _ERROR_SCHEMA
+    return responses
+
+
+_ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
 def _stream_of(request: Request, token: JWTPayload) -> TaskStream:
     """The caller's stream: their service, this worker's hub, and when their token expires."""
     return TaskStream(request.app.state.events, service_of(request, token), token.sub, token.exp)
@@ -75,30 +87,35 @@ class EventStream(StreamingResponse):
     media_type = "text/event-stream"
 
     def __init__(self, stream: OpenStream) -> None:
-        super().__init__(
-            stream.frames(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        )
+        self._frames = stream.frames()
         self._stream = stream
+        # no-cache and no proxy buffering: each message must reach the client as it is sent.
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        super().__init__(self._frames, headers=headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             self._stream.close()
+            await self._frames.aclose()
 
 
 @router.get(
     "/events",
     response_class=EventStream,
+    status_code=200,
     summary="Follow task changes live",
     response_description=_STREAM_DESCRIPTION,
     responses=_STREAM_RESPONSE
-    | error_responses(
-        TokenRejectedError,
-        NotOwnerError,
-        TooManyStreamsError,
-        DatabaseUnavailableError,
-        SigningKeysUnavailableError,
+    | _json_only(
+        error_responses(
+            TokenRejectedError,
+            NotOwnerError,
+            TooManyStreamsError,
+            DatabaseUnavailableError,
+            SigningKeysUnavailableError,
+        )
     ),
 )
 async def stream_task_events(
