@@ -14,6 +14,7 @@ from src.db import database_url, sqlalchemy_url
 from src.models.idempotency_key import IdempotencyKey  # noqa: F401
 from src.models.task import Task  # noqa: F401
 from src.models.task_count import TaskCount  # noqa: F401
+from src.models.task_event import TaskEvent  # noqa: F401
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -97,7 +97,9 @@ def reset(url: str, users: int, tasks: int) -> dict[str, list[int]]:
     with connect(url) as connection:
         # task_counts is kept by triggers on tasks, which TRUNCATE does not fire; a schema
         # without it (another version of the Task API) has only tasks to empty.
-        if _int(connection, "SELECT (to_regclass('task_counts') IS NOT NULL)::int"):
+        if _int(connection, "SELECT (to_regclass('task_events') IS NOT NULL)::int"):
+            connection.execute("TRUNCATE tasks, task_counts, task_events RESTART IDENTITY")
+        elif _int(connection, "SELECT (to_regclass('task_counts') IS NOT NULL)::int"):
             connection.execute("TRUNCATE tasks, task_counts RESTART IDENTITY")
         else:
             connection.execute("TRUNCATE tasks RESTART IDENTITY")

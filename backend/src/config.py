@@ -1,6 +1,7 @@
 """The one settings object: process environment first, then `.env`."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -24,6 +25,9 @@ class DatabaseSettings(BaseSettings):
 
     # Unset: the embedded PostgreSQL under backend/.pgdata (src/embedded_db.py), no server needed.
     database_url: str | None = None
+    # The live updates' listener only (LISTEN needs a session): the server itself, not a
+    # transaction-mode pooler. Unset: DATABASE_URL.
+    database_direct_url: str | None = None
     # Connections per worker process; the pool holds exactly this many.
     db_pool_size: Annotated[int, Field(ge=1)] = 5
     db_pool_timeout: float = 10.0  # seconds a request waits for a pooled connection before a 503
@@ -34,12 +38,12 @@ class DatabaseSettings(BaseSettings):
     # empty turns preparing off (PgBouncer before 1.21 in transaction mode needs that).
     db_prepare_threshold: int | None = 5
 
-    @field_validator("database_url", "db_prepare_threshold", mode="before")
+    @field_validator("database_url", "database_direct_url", "db_prepare_threshold", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_direct_url")
     @classmethod
     def _libpq_url(cls, value: str | None) -> str | None:
         # psycopg takes libpq's URL; SQLAlchemy-style driver suffixes and Heroku's `postgres://`
@@ -90,6 +94,14 @@ class Settings(DatabaseSettings):
     max_header_count: Annotated[int, Field(ge=1)] = 100
     # In-flight requests get this long after SIGTERM; then they are cancelled (and rolled back).
     shutdown_timeout_seconds: Annotated[int, Field(ge=0)] = 5
+    # Live updates (GET /api/{user_id}/tasks/events): how long events can be replayed, and the
+    # bounds of one worker process's streams.
+    task_events_retention_hours: Annotated[int, Field(ge=1)] = 168
+    stream_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
+    streams_per_user: Annotated[int, Field(ge=1)] = 10
+    streams_per_worker: Annotated[int, Field(ge=1)] = 1000
+    # Events waiting for a slow reader before it must resync.
+    stream_queue_size: Annotated[int, Field(ge=1)] = 100
 
     @field_validator("better_auth_secret")
     @classmethod
@@ -137,6 +149,10 @@ class Settings(DatabaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @property
+    def task_events_retention(self) -> timedelta:
+        return timedelta(hours=self.task_events_retention_hours)
 
     @field_validator("jwt_issuer", "jwt_audience", "jwt_jwks_url", mode="before")
     @classmethod

@@ -205,3 +205,30 @@ class SigningKeysUnavailableError(ApiError):
         "the next fetch is allowed); retry after `Retry-After` seconds"
     )
     retry_after = 1  # an instance carries the seconds until the next fetch is allowed
+
+
+class TooManyStreamsError(ApiError):
+    """Open event streams are bounded per user and per worker process (STREAMS_PER_USER,
+    STREAMS_PER_WORKER), so open connections cannot exhaust a worker."""
+
+    status = HTTPStatus.TOO_MANY_REQUESTS
+    detail = (
+        "Too many open event streams for this user (at most 10 per server process); "
+        "close one, such as another tab's, and retry"
+    )
+    when = (
+        "Too many event streams are open, for this user or on this server process; "
+        "retry after `Retry-After` seconds"
+    )
+    retry_after = 5
+
+    @classmethod
+    def of_user(cls, limit: int) -> "TooManyStreamsError":
+        return cls(
+            f"Too many open event streams for this user (at most {limit} per server process); "
+            "close one, such as another tab's, and retry"
+        )
+
+    @classmethod
+    def on_server(cls) -> "TooManyStreamsError":
+        return cls("Server has too many open event streams; retry shortly")

@@ -4,6 +4,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -11,7 +12,7 @@ from fastapi.routing import APIRoute
 from src.api.docs import install_docs
 from src.api.error_handlers import install_error_handlers
 from src.api.openapi import TAGS, finish_document
-from src.api.routes import health, tasks
+from src.api.routes import health, task_events, tasks
 from src.config import Settings, explained, get_settings
 from src.db import Database
 from src.embedded_db import embedded_server, embedded_server_url
@@ -24,6 +25,8 @@ from src.middleware.head import HeadAsGetMiddleware
 from src.middleware.jwks import JWKSClient
 from src.middleware.jwt import AcceptedTokens
 from src.middleware.request_id import RequestIdMiddleware
+from src.services.event_hub import EventHub, Loader
+from src.services.task_service import TaskService
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ CORS_REQUEST_HEADERS = [
     "If-Match",
     "If-None-Match",
     "Idempotency-Key",
+    "Last-Event-ID",
     "X-Request-ID",
 ]
 CORS_EXPOSED_HEADERS = [
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Read once here, never per request: the routes find both on app.state.
     app.state.settings = settings
     app.state.database = None  # a Database from start-up on, opened in the serving event loop
+    app.state.events = None  # an EventHub from start-up on: this worker's live streams
     app.state.jwks = None  # a JWKSClient from start-up on, when JWT_JWKS_URL is set
     app.state.accepted_tokens = AcceptedTokens(settings)
     app.state.metrics = HttpMetrics()
@@ -94,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
+    # Before the task routes: `/events` would otherwise be read as a `{task_id}`.
+    app.include_router(task_events.router)
     app.include_router(tasks.router)
     app.include_router(health.router)
     install_docs(app)
@@ -113,6 +120,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = embedded_server_url(embedded)
     app.state.database = Database(url, settings)
     await app.state.database.open()
+    # Connects on the first stream only: a worker nobody follows live holds no extra connection.
+    app.state.events = EventHub(settings.database_direct_url or url, settings, _loader(app))
     if settings.jwt_jwks_url:
         # Made here, inside the serving event loop, which its lock and connections belong to.
         app.state.jwks = JWKSClient(settings)
@@ -121,6 +130,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.events.close()
         if app.state.jwks is not None:
             await app.state.jwks.aclose()
             app.state.jwks = None
@@ -130,6 +140,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             # Here, not at exit: uvicorn ends a SIGTERM by re-raising it, which skips atexit.
             # The server stops if this was the last process using it.
             embedded.cleanup()
+
+
+def _loader(app: FastAPI) -> Loader:
+    async def load(owner: str, event_id: int) -> dict[str, Any] | None:
+        return await TaskService(app.state.database, owner).stored_event(event_id)
+
+    return load
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -107,7 +107,9 @@ def drop_schema(connection: Connection) -> None:
 def clean_database(database_url: str) -> str:
     # Each test starts from empty tables. TRUNCATE fires no row trigger: task_counts goes too.
     with psycopg.connect(database_url, autocommit=True) as connection:
-        connection.execute("TRUNCATE tasks, idempotency_keys, task_counts RESTART IDENTITY")
+        connection.execute(
+            "TRUNCATE tasks, idempotency_keys, task_counts, task_events RESTART IDENTITY"
+        )
     return database_url
 
 

@@ -46,13 +46,14 @@ class OwnerBearer(HTTPBearer, Generic[T]):
 
     The OpenAPI document's Bearer scheme, whose call verifies the token (401), then checks that
     the path's `{user_id}` is its subject (403), and hands the subject to `bind`: the route gets
-    what it needs bound to the verified owner, never to the path or the body. One dependency for
+    what it needs bound to the verified owner, never to the path or the body (`bind` gets the
+    verified claims: their `sub` is the owner). One dependency for
     all of it, because FastAPI spends on each dependency level it resolves about a third of what
     the rest of a request costs. The token is checked before the path is validated, so a request
     without a valid token is a 401 whatever its path holds, never a 422.
     """
 
-    def __init__(self, bind: Callable[[Request, str], T]) -> None:
+    def __init__(self, bind: Callable[[Request, JWTPayload], T]) -> None:
         # auto_error=False: the library's answer to a missing header is not ours (401 + reason).
         super().__init__(
             auto_error=False,
@@ -71,7 +72,7 @@ class OwnerBearer(HTTPBearer, Generic[T]):
         _validate_user_id(user_id)
         if token.sub != user_id:
             raise _reject(request, NotOwnerError())
-        return self._bind(request, token.sub)
+        return self._bind(request, token)
 
 
 def _validate_user_id(user_id: str) -> None:

@@ -18,6 +18,7 @@ class JWTPayload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     sub: str
+    exp: float | None = None  # when the token expires: what ends a live stream
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any], leeway: int) -> Self:
@@ -40,7 +41,7 @@ class JWTPayload(BaseModel):
             raise TokenRejectedError("Token subject (sub) must not contain '/'")
         if "iat" in claims and float(claims["iat"]) > time.time() + leeway:
             raise TokenRejectedError("Token issued-at time (iat) is in the future")
-        return cls(sub=sub)
+        return cls(sub=sub, exp=claims.get("exp"))
 
 
 def refuse_critical_extensions(header: dict[str, Any]) -> None:

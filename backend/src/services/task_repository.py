@@ -1,11 +1,10 @@
-"""Every statement on tasks and idempotency keys, each starting from the one owner filter.
+"""Every statement on tasks, idempotency keys and task events, each naming the one owner.
 
-Statements are SQLAlchemy Core expressions on the SQLModel tables, compiled once per shape and
-run by psycopg with their values bound by name, so a request builds no SQL. `_owned()` is layer
-three of isolation: a statement that does not name the owner cannot be compiled here.
+Statements are built and compiled once per shape (src/services/statements.py); `owned()` is
+layer three of isolation: a statement that does not name the owner cannot be compiled. Each
+write is recorded in the change feed by the same statement (src/services/event_statements.py).
 """
 
-import re
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -17,70 +16,44 @@ import sqlalchemy as sa
 from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 from pydantic import TypeAdapter
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from src.db import Connection
-from src.models.idempotency_key import IdempotencyKey
-from src.models.task import Task
-from src.models.task_count import TaskCount
 from src.schemas.queries import TaskListQuery
 from src.schemas.responses import TaskRecord, TaskResponse
+from src.services.event_statements import PURGE, REPLAY, recorded
+from src.services.list_statements import count_shape, list_values, page_shape, page_statement
+from src.services.statements import KEYS, NOW, OWNER, OWNER_ID, TASKS, Statement
+from src.services.statements import bound as _bound
+from src.services.statements import owned as _owned
+from src.services.statements import statement as _statement
 
-TASKS: sa.Table = Task.__table__  # type: ignore[attr-defined]  # set when the class is made
-TASK_COUNTS: sa.Table = TaskCount.__table__  # type: ignore[attr-defined]
-KEYS: sa.Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
 # The columns a write may change; `updated_at` always advances with them.
 CHANGEABLE = ("title", "description", "completed")
-OWNER = "owner"  # the bound parameter every statement carries
-
-
-_OWNER_ID: sa.BindParameter[str] = sa.bindparam(OWNER)
-
-
-def _owned(table: sa.Table) -> sa.ColumnElement[bool]:
-    """The owner filter: the rows of the caller, and of nobody else."""
-    return table.c.user_id == _OWNER_ID
-
-
-_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]  # SQLAlchemy's own
-Statement = str  # SQL with named placeholders: %(name)s
-
-
-def _statement(expression: sa.ClauseElement) -> Statement:
-    compiled = expression.compile(dialect=_DIALECT)
-    if OWNER not in compiled.params:
-        raise ValueError(f"statement does not name the owner: {compiled}")
-    if any(value is not None for value in compiled.params.values()):
-        raise ValueError(f"statement holds a literal; bind it by name: {compiled}")
-    return str(compiled)
-
-
-def _bound(*names: str) -> dict[str, sa.BindParameter[Any]]:
-    return {name: sa.bindparam(name) for name in names}
 
 
 _THIS_TASK = (_owned(TASKS), TASKS.c.id == sa.bindparam("task_id"))
 _GET = _statement(sa.select(TASKS).where(*_THIS_TASK))
 # Concurrent writers queue on the row: each reads the state the previous one committed.
 _GET_FOR_UPDATE = _statement(sa.select(TASKS).where(*_THIS_TASK).with_for_update())
-_NOW: sa.BindParameter[datetime] = sa.bindparam("now")
-_INSERT = _statement(
-    sa.insert(TASKS)
-    .values(user_id=_OWNER_ID, **_bound("title", "description"), completed=sa.false())
-    .values(created_at=_NOW, updated_at=_NOW)
-    .returning(*TASKS.c)
-)
-_DELETE = _statement(sa.delete(TASKS).where(*_THIS_TASK))
-# The unfiltered list's total is the owner's row of `task_counts` (src/models/task_count.py):
-# one row read, however many tasks the owner has.
-_OWNER_TOTAL = _statement(
-    sa.select(
-        sa.func.coalesce(
-            sa.select(TASK_COUNTS.c.total).where(_owned(TASK_COUNTS)).scalar_subquery(),
-            sa.literal_column("0"),
-        ).label("total")
+
+
+@cache
+def _insert(purge: bool) -> Statement:
+    written = (
+        sa.insert(TASKS)
+        .values(user_id=OWNER_ID, **_bound("title", "description"), completed=sa.false())
+        .values(created_at=NOW, updated_at=NOW)
+        .returning(*TASKS.c)
     )
-)
+    return recorded(written.cte("written"), "created", purge=purge)
+
+
+@cache
+def _delete(purge: bool) -> Statement:
+    written = sa.delete(TASKS).where(*_THIS_TASK).returning(TASKS.c.id, TASKS.c.user_id)
+    return recorded(written.cte("written"), "deleted", purge=purge)
+
+
 _FIND_KEY = _statement(
     sa.select(KEYS).where(
         _owned(KEYS), KEYS.c.key == sa.bindparam("key"), KEYS.c.created_at > sa.bindparam("since")
@@ -91,82 +64,42 @@ _SINCE: sa.BindParameter[datetime] = sa.bindparam("since")
 _PURGE_KEYS = _statement(sa.delete(KEYS).where(_owned(KEYS), KEYS.c.created_at <= _SINCE))
 _RECORD_KEY = _statement(
     sa.insert(KEYS)
-    .values(user_id=_OWNER_ID, **_bound("key", "request_hash", "task_id", "response_body"))
-    .values(created_at=_NOW)
+    .values(user_id=OWNER_ID, **_bound("key", "request_hash", "task_id", "response_body"))
+    .values(created_at=NOW)
 )
 
 
 @cache
-def _update(columns: tuple[str, ...], if_older: bool) -> Statement:
+def _update(columns: tuple[str, ...], if_older: bool, purge: bool = False) -> Statement:
     """Set `columns` and `updated_at` to `now`; with `if_older`, only if the stored one is
     older, so a version never goes backwards or repeats (no row: take the locked path)."""
-    where = [*_THIS_TASK, TASKS.c.updated_at < _NOW] if if_older else _THIS_TASK
-    changes = _bound(*columns) | {"updated_at": _NOW}
-    return _statement(sa.update(TASKS).where(*where).values(changes).returning(*TASKS.c))
-
-
-# The list: compiled once per shape of query (2 x 2 x 3 x 2 at most), so a request only binds.
-@cache
-def _page(by_status: bool, by_text: bool, sort: str, order: str) -> Statement:
-    key, tie = sa.func.lower(TASKS.c.title) if sort == "title" else TASKS.c[sort], TASKS.c.id
-    ordering = (key.desc(), tie.desc()) if order == "desc" else (key.asc(), tie.asc())
-    listed = sa.select(TASKS).where(*_filters(by_status, by_text)).order_by(*ordering)
-    return _statement(listed.limit(sa.bindparam("limit")).offset(sa.bindparam("offset")))
-
-
-@cache
-def _count(by_status: bool, by_text: bool) -> Statement:
-    if not (by_status or by_text):
-        return _OWNER_TOTAL
-    counted = sa.select(sa.func.count().label("total")).select_from(TASKS)
-    return _statement(counted.where(*_filters(by_status, by_text)))
-
-
-_LIKE_ESCAPE = "/"
-
-
-def _filters(by_status: bool, by_text: bool) -> list[sa.ColumnElement[bool]]:
-    filters = [_owned(TASKS)]
-    if by_status:
-        filters.append(TASKS.c.completed == sa.bindparam("completed"))
-    if by_text:
-        # lower() on both sides, by the database's rules; the text's own % and _ are escaped.
-        pattern = sa.func.lower(sa.bindparam("pattern"))
-        texts = (TASKS.c.title, TASKS.c.description)
-        filters.append(
-            sa.or_(*(sa.func.lower(t).like(pattern, escape=_LIKE_ESCAPE) for t in texts))
-        )
-    return filters
-
-
-def _list_values(query: TaskListQuery) -> dict[str, object]:
-    values: dict[str, object] = {"limit": query.limit, "offset": query.offset}
-    if query.completed is not None:
-        values["completed"] = query.completed
-    if query.q is not None:
-        values["pattern"] = "%" + re.sub("([/%_])", _LIKE_ESCAPE + r"\1", query.q) + "%"
-    return values
-
-
-def page_statement(query: TaskListQuery) -> tuple[Statement, dict[str, object]]:
-    """The list page's statement and its values, but for the owner."""
-    statement = _page(query.completed is not None, query.q is not None, query.sort, query.order)
-    return statement, _list_values(query)
+    where = [*_THIS_TASK, TASKS.c.updated_at < NOW] if if_older else _THIS_TASK
+    changes = _bound(*columns) | {"updated_at": NOW}
+    written = sa.update(TASKS).where(*where).values(changes).returning(*TASKS.c)
+    return recorded(written.cte("written"), "updated", purge=purge)
 
 
 def every_statement() -> Iterator[Statement]:
     """Each statement this module can run, in every shape: what the isolation test inspects."""
-    yield from (_GET, _GET_FOR_UPDATE, _INSERT, _DELETE, _FIND_KEY, _PURGE_KEYS, _RECORD_KEY)
+    flags = (False, True)
+    yield from (_GET, _GET_FOR_UPDATE, _FIND_KEY, _PURGE_KEYS, _RECORD_KEY, REPLAY, PURGE)
+    yield from (write(purge) for write in (_insert, _delete) for purge in flags)
     for size in range(1, len(CHANGEABLE) + 1):
         for columns in permutations(CHANGEABLE, size):
-            yield from (_update(columns, True), _update(columns, False))
-    flags = (False, True)
+            yield from (_update(columns, *shape) for shape in product(flags, flags))
     sorts = get_args(TaskListQuery.model_fields["sort"].annotation)
     orders = get_args(TaskListQuery.model_fields["order"].annotation)
     for by_status, by_text in product(flags, flags):
-        yield _count(by_status, by_text)
+        yield count_shape(by_status, by_text)
         for sort, order in product(sorts, orders):
-            yield _page(by_status, by_text, sort, order)
+            yield page_shape(by_status, by_text, sort, order)
+
+
+Since = datetime | None
+
+
+def _purging(since: Since, **values: object) -> dict[str, object]:
+    return values if since is None else values | {"since": since}
 
 
 class KeyRecord(NamedTuple):
@@ -194,20 +127,42 @@ class TaskRepository:
         row = await self._one(_GET_FOR_UPDATE if lock else _GET, task_id=task_id)
         return None if row is None else _TASK.validate_python(row)
 
-    async def insert(self, title: str, description: str | None, now: datetime) -> TaskResponse:
-        row = await self._one(_INSERT, title=title, description=description, now=now)
+    # Every write also records its event; with `purge_before`, the same statement deletes a
+    # batch of the owner's events created before then.
+    async def insert(
+        self, title: str, description: str | None, now: datetime, purge_before: Since = None
+    ) -> TaskResponse:
+        values = _purging(purge_before, title=title, description=description, now=now)
+        row = await self._one(_insert(purge_before is not None), **values)
         return _TASK.validate_python(row)
 
     async def update(
-        self, task_id: int, changes: dict[str, object], now: datetime, *, if_older: bool
+        self,
+        task_id: int,
+        changes: dict[str, object],
+        now: datetime,
+        *,
+        if_older: bool,
+        purge_before: Since = None,
     ) -> TaskResponse | None:
-        statement = _update(tuple(changes), if_older)
-        row = await self._one(statement, task_id=task_id, now=now, **changes)
+        statement = _update(tuple(changes), if_older, purge_before is not None)
+        row = await self._one(
+            statement, **_purging(purge_before, task_id=task_id, now=now), **changes
+        )
         return None if row is None else _TASK.validate_python(row)
 
-    async def delete(self, task_id: int) -> bool:
-        cursor = await self._execute(_DELETE, {"task_id": task_id})
-        return cursor.rowcount > 0
+    async def delete(self, task_id: int, now: datetime, purge_before: Since = None) -> bool:
+        values = _purging(purge_before, task_id=task_id, now=now)
+        return await self._one(_delete(purge_before is not None), **values) is not None
+
+    async def events_from(self, event_id: int, limit: int) -> list[dict[str, Any]]:
+        """The owner's stored events from `event_id` on (that one included), oldest first."""
+        cursor = await self._execute(REPLAY, {"from_id": event_id, "limit": limit})
+        return await cursor.fetchall()
+
+    async def purge_events(self, since: datetime) -> None:
+        """Deletes a batch of the owner's events created before `since`."""
+        await self._execute(PURGE, {"since": since})
 
     async def page(self, query: TaskListQuery) -> list[TaskRecord]:
         cursor = await self._execute(*page_statement(query))
@@ -216,8 +171,8 @@ class TaskRepository:
 
     async def count(self, query: TaskListQuery) -> int:
         """How many tasks match the filters, whatever the page."""
-        statement = _count(query.completed is not None, query.q is not None)
-        row = await self._one(statement, **_list_values(query))
+        statement = count_shape(query.completed is not None, query.q is not None)
+        row = await self._one(statement, **list_values(query))
         return int(row["total"]) if row else 0
 
     async def find_key(self, key: str, since: datetime) -> KeyRecord | None:

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from itertools import count
+from typing import Any, NamedTuple
 
 from psycopg.errors import UniqueViolation
 
@@ -25,9 +26,16 @@ from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
 from src.schemas.responses import TaskRecord, TaskResponse
 from src.services.etags import etag_of, if_match_allows
+from src.services.event_hub import FeedEvent, feed_event
 from src.services.task_repository import KeyRecord, TaskRepository
 
 KEY_TTL = timedelta(hours=24)  # how long an Idempotency-Key replays its first answer
+DEFAULT_EVENTS_RETENTION = timedelta(hours=168)
+# One write in this many (per process) also purges a batch of its owner's expired events, in
+# the write's own statement: the change feed stays bounded at no extra round trip.
+PURGE_EVERY = 64
+_WRITES = count()
+REPLAY_LIMIT = 1000  # events a resuming stream may replay; a client further behind reloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +58,16 @@ class TaskService:
     """
 
     def __init__(
-        self, database: Database, owner_id: str, client_gone: ClientGone | None = None
+        self,
+        database: Database,
+        owner_id: str,
+        client_gone: ClientGone | None = None,
+        events_retention: timedelta = DEFAULT_EVENTS_RETENTION,
     ) -> None:
         self._database = database
         self._owner_id = owner_id
         self._client_gone = client_gone
+        self._events_retention = events_retention
 
     async def list_page(self, query: TaskListQuery) -> TaskPage:
         async with self._tasks() as tasks:
@@ -80,7 +93,8 @@ class TaskService:
         """Create a task, or replay the one an earlier request with the same key created."""
         async with self._tasks() as tasks:
             if idempotency_key is None:
-                task = await tasks.insert(data.title, data.description, utc_now())
+                now = utc_now()
+                task = await tasks.insert(data.title, data.description, now, self._purge(now))
                 return CreatedTask(task, replayed=False)
             request_hash = _fingerprint(data)
             try:
@@ -116,11 +130,12 @@ class TaskService:
             raise TaskNotFoundError
         async with self._tasks() as tasks:
             if if_match is None:
-                deleted = await tasks.delete(task_id)
+                now = utc_now()
+                deleted = await tasks.delete(task_id, now, self._purge(now))
             else:
                 async with tasks.transaction():
                     _guard(await _locked(tasks, task_id), if_match)
-                    deleted = await tasks.delete(task_id)
+                    deleted = await tasks.delete(task_id, utc_now())
         if not deleted:
             raise TaskNotFoundError
 
@@ -132,7 +147,10 @@ class TaskService:
                 # The common write: one UPDATE ... RETURNING. No row means the task is not ours
                 # or not there, or its version is not older than our clock: the locked path
                 # decides.
-                task = await tasks.update(task_id, changes, utc_now(), if_older=True)
+                now = utc_now()
+                task = await tasks.update(
+                    task_id, changes, now, if_older=True, purge_before=self._purge(now)
+                )
                 if task is not None:
                     return task
             async with tasks.transaction():
@@ -145,6 +163,28 @@ class TaskService:
         if task is None:  # pragma: no cover - the row is locked by this transaction
             raise TaskNotFoundError
         return task
+
+    async def events_after(self, last_event_id: int) -> list[FeedEvent] | None:
+        """The owner's events after `last_event_id`, oldest first; None when that event is
+        not stored (purged, or never the owner's) or too many follow: reload instead."""
+        since = utc_now() - self._events_retention
+        async with self._tasks() as tasks:
+            await tasks.purge_events(since)
+            rows = await tasks.events_from(last_event_id, REPLAY_LIMIT + 2)
+        if not rows or rows[0]["id"] != last_event_id or rows[0]["created_at"] < since:
+            return None
+        if len(rows) > REPLAY_LIMIT + 1:
+            return None
+        return [feed_event(r["id"], r["kind"], r["task_id"], r["task"]) for r in rows[1:]]
+
+    async def stored_event(self, event_id: int) -> dict[str, Any] | None:
+        async with self._tasks() as tasks:
+            rows = await tasks.events_from(event_id, 1)
+        return rows[0] if rows and rows[0]["id"] == event_id else None
+
+    def _purge(self, now: datetime) -> datetime | None:
+        """The purge's cut-off when this write is one that purges, else None."""
+        return now - self._events_retention if next(_WRITES) % PURGE_EVERY == 0 else None
 
     @asynccontextmanager
     async def _tasks(self) -> AsyncIterator[TaskRepository]:

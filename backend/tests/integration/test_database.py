@@ -20,7 +20,7 @@ from alembic import command
 from src.config import DatabaseSettings, Settings
 from src.db import Database, sqlalchemy_url
 from src.schemas.queries import TaskListQuery
-from src.services.task_repository import page_statement
+from src.services.list_statements import page_statement
 from tests.conftest import SqlConnection, alembic_config, opened_database
 
 BACKEND_DIR = Path(__file__).resolve().parents[2]

@@ -79,12 +79,14 @@ class IsolationMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[int, ModelTask] = {}
+        self.owners: dict[int, str] = {}  # every task ever created, deleted ones too
         self._headers = {user: {"Authorization": f"Bearer {make_token(user)}"} for user in USERS}
 
     @initialize()
     def empty_database(self) -> None:
         # Each sequence starts from an empty table, so the model is the whole truth.
         self.sql.execute("DELETE FROM tasks")
+        self.sql.execute("DELETE FROM task_events")
 
     @rule(target=task_ids, user=users, title=titles, description=descriptions)
     def create(self, user: str, title: str, description: str | None) -> object:
@@ -98,6 +100,7 @@ class IsolationMachine(RuleBasedStateMachine):
         task = response.json()
         assert response.headers["Location"] == _url(user, task["id"])
         assert task["id"] not in self.model
+        self.owners[task["id"]] = user
         self.model[task["id"]] = ModelTask(
             user, title.strip(), description, False, datetime.fromisoformat(task["updated_at"])
         )
@@ -181,6 +184,10 @@ class IsolationMachine(RuleBasedStateMachine):
         # The database holds exactly the model: nothing changed behind a 403 or a 404.
         for user in USERS:
             self.list_own(user)
+        # The change feed, which each user's live stream replays, holds only their own tasks.
+        for event in self.sql.execute("SELECT user_id, task_id, task FROM task_events"):
+            assert self.owners[event["task_id"]] == event["user_id"], event
+            assert event["task"] is None or event["task"]["user_id"] == event["user_id"], event
         TALLY["isolation sequences"] += 1
 
     def _send(

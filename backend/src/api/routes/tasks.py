@@ -34,6 +34,7 @@ from src.errors import (
     TokenRejectedError,
 )
 from src.middleware.jwt import OwnerBearer
+from src.schemas.auth import JWTPayload
 from src.schemas.queries import TaskListQuery, canonical_id
 from src.schemas.requests import TaskCreate, TaskPatch, TaskUpdate
 from src.schemas.responses import TASK_EXAMPLE, TaskRecord, TaskResponse
@@ -60,14 +61,16 @@ router = APIRouter(
 )
 
 
-def _service_of(request: Request, owner: str) -> TaskService:
+def service_of(request: Request, token: JWTPayload) -> TaskService:
     """Layer three: the service bound to the verified token's subject."""
-    return TaskService(request.app.state.database, owner, request.is_disconnected)
+    state = request.app.state
+    retention = state.settings.task_events_retention
+    return TaskService(state.database, token.sub, request.is_disconnected, retention)
 
 
 # The task routes' one dependency: token, path owner, then the owner's service
 # (src/middleware/jwt.py). Tests may replace it through `app.dependency_overrides`.
-owned_tasks = OwnerBearer(_service_of)
+owned_tasks = OwnerBearer(service_of)
 OwnedTasks = Annotated[TaskService, Depends(owned_tasks)]
 TaskId = Annotated[
     int,
