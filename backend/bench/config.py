@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-SCENARIOS = ("mixed", "large")
+SCENARIOS = ("mixed", "large", "streams")
+DEFAULT_SCENARIOS = ("mixed", "large")  # streams on request: SCENARIO=streams
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,13 @@ class Config:
     )
     list_duration: int  # LIST_DURATION: seconds per list-latency run
     baselines: tuple[str, ...]  # BENCH_BASELINE: git refs whose Task APIs are measured too
+    streams: int  # STREAMS: event streams the streams scenario holds open, one per user
+    stream_writes: int  # STREAM_WRITES: timed writes, each awaited on its user's stream
     skip_api: bool  # BENCH_SKIP_API=1: leave out the working tree's Task API (above)
 
     @classmethod
     def from_env(cls) -> "Config":
-        scenarios = tuple(os.environ.get("SCENARIO", " ".join(SCENARIOS)).split())
+        scenarios = tuple(os.environ.get("SCENARIO", " ".join(DEFAULT_SCENARIOS)).split())
         unknown = set(scenarios) - set(SCENARIOS)
         if unknown or not scenarios:
             raise SystemExit(f"SCENARIO must name one or more of {SCENARIOS}, not {scenarios}")
@@ -68,6 +71,8 @@ class Config:
             list_concurrency=_int("LIST_CONCURRENCY", 1),
             list_duration=_int("LIST_DURATION", 10),
             baselines=tuple(os.environ.get("BENCH_BASELINE", "").split()),
+            streams=_int("STREAMS", 1000),
+            stream_writes=_int("STREAM_WRITES", 200),
             skip_api=_flag("BENCH_SKIP_API"),
         )
 

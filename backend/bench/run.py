@@ -54,6 +54,8 @@ def main() -> None:
             if bench.apis:
                 say(report.header())
             sections["large"] = bench.large()
+        if "streams" in config.scenarios:
+            sections["streams"] = bench.streams()
         sections["peak_rss_mib_per_worker"] = bench.peak_rss_mib()
     sections["load_average_after"] = list(os.getloadavg())
     path = report.write(config.as_dict(), sections)
@@ -73,9 +75,30 @@ def _summarise(config: Config, sections: dict[str, Any]) -> None:
         _summarise_large(name, large)
     if "large" in sections and not sections["large"]:
         say("\nlarge scenario: no Task API to measure (BENCH_SKIP_API without BENCH_BASELINE)")
+    if "streams" in sections:
+        _summarise_streams(sections["streams"])
     say("\npeak RSS per worker, MiB:")
     for name, peaks in sections["peak_rss_mib_per_worker"].items():
         say(f"  {name}: {', '.join(f'{mib:.0f}' for mib in peaks) or '-'}")
+
+
+def _summarise_streams(result: dict[str, Any]) -> None:
+    latency, count = result["latency"], result["streams"]
+    say(f"\nlive updates: {count} open event streams")
+    say(report.table(result["rows"]))
+    say(
+        f"idle streams: workers' RSS {result['rss_mib_before']} -> {result['rss_mib_open']} MiB, "
+        f"CPU {result['idle_cpu_percent']}% of one core while idle"
+    )
+    say(
+        f"write answered -> event on the stream: p50 {latency['p50_ms']} ms, p95 "
+        f"{latency['p95_ms']} ms, max {latency['max_ms']} ms ({latency['writes']} writes, "
+        f"{latency['lost']} lost); from the write's request: "
+        f"p95 {latency['p95_ms_from_request']} ms"
+    )
+    verdict = "PASS" if latency["p95_ms"] is not None and latency["p95_ms"] < 100 else "FAIL"
+    change = result["rows"][1].requests_per_second / result["rows"][0].requests_per_second - 1
+    say(f"{verdict}: p95 < 100 ms; the mixed load's requests/s beside the streams: {change:+.0%}")
 
 
 def _summarise_mixed(rows: list[Row]) -> None:

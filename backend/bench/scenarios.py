@@ -1,5 +1,6 @@
 """The two scenarios of `make bench`: the Task API(s), the floor and the bare route, over HTTP."""
 
+import asyncio
 import http.client
 import json
 import os
@@ -8,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import checkout, database, load, report, servers
+from bench import checkout, database, load, report, servers, streams
 from bench.config import Config
 from bench.database import HEAVY_USER
 from bench.report import Row, say
 from bench.users import Users
+
+STREAM_LOAD_CONNECTIONS = 100  # the mixed load beside the streams, and without them
+STREAM_IDLE_SECONDS = 10  # how long the open streams are watched idle
 
 PAGE_SIZE = 100
 PAGE = f"?limit={PAGE_SIZE}"  # the API's default page once it pages; ignored before that
@@ -75,6 +79,42 @@ class Bench:
     def large(self) -> dict[str, dict[str, Any]]:
         """List latency of each Task API, on its own database."""
         return {api.name: self._large(api) for api in self.apis}
+
+    def streams(self) -> dict[str, Any]:
+        """The working tree's Task API with STREAMS open event streams (bench/streams.py)."""
+        api = self.apis[0]
+        without = self._measure(api, "mixed", STREAM_LOAD_CONNECTIONS)
+        without.run = f"{api.name}, no streams"
+        say(report.line(without))
+        return asyncio.run(self._streaming(api, without))
+
+    async def _streaming(self, api: Target, without: Row) -> dict[str, Any]:
+        self._seed(_database_of(api))
+        held = streams.read_users(self.users.path, self.config.streams)
+        rss_before, base = api.server.rss_mib(), api.server.url
+        readers = await streams.open_streams(base, held)
+        try:
+            await asyncio.sleep(2)  # the listeners start on the first stream of each worker
+            rss_open = api.server.rss_mib()
+            cpu = api.server.cpu_seconds()
+            await asyncio.sleep(STREAM_IDLE_SECONDS)
+            idle_cpu = api.server.cpu_seconds() - cpu
+            say(f"{len(held)} streams open: workers' RSS {rss_before:.0f} -> {rss_open:.0f} MiB")
+            latency = await streams.timed_writes(base, held, self.config.stream_writes)
+            say(f"write to event: {json.dumps(latency)}")
+            loaded = await asyncio.to_thread(self._measure, api, "mixed", STREAM_LOAD_CONNECTIONS)
+            loaded.run = f"{api.name}, {len(held)} streams"
+            say(report.line(loaded))
+        finally:
+            streams.close(held, readers)
+        return {
+            "streams": len(held),
+            "rss_mib_before": round(rss_before, 1),
+            "rss_mib_open": round(rss_open, 1),
+            "idle_cpu_percent": round(100 * idle_cpu / STREAM_IDLE_SECONDS, 1),
+            "latency": latency,
+            "rows": [without, loaded],
+        }
 
     def peak_rss_mib(self) -> dict[str, list[float]]:
         """Each server's workers' peak resident sets so far."""

@@ -44,6 +44,19 @@ class Server:
                     peaks.append(int(line.split()[1]) / 1024)
         return peaks
 
+    def rss_mib(self) -> float:
+        """Its workers' resident sets now (VmRSS), summed, in MiB."""
+        total = 0
+        for pid in self._worker_pids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total += sum(
+                int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+            )
+        return total / 1024
+
     def cpu_seconds(self) -> float:
         """CPU time its workers have used so far, user and system."""
         return sum(process_cpu_seconds(pid) for pid in self._worker_pids)
