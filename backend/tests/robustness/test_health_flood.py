@@ -15,7 +15,7 @@ from tests.robustness.conftest import TALLY
 from tests.robustness.servers import ApiServer, PostgresCluster
 
 FLOOD = 120
-QUERY_TIMEOUT = 1.0
+QUERY_TIMEOUT = 2.0
 POOL_TIMEOUT = 10.0
 UNREACHABLE = {"status": "unhealthy", "database": "unreachable"}
 
@@ -59,4 +59,6 @@ def test_health_flood_on_a_frozen_database_shares_one_probe_and_metrics_answer_a
     assert all(response.json() == UNREACHABLE for _, _, response in checks)  # type: ignore[attr-defined]
     # One probe, given up after the query timeout: far from the pool timeout of many probes.
     assert slowest < QUERY_TIMEOUT + 3
-    assert metrics_seconds < 0.5
+    # Waiting on the database would take the probe's QUERY_TIMEOUT at least; what is left is the
+    # time to open the flood's connections, well under a second even on a loaded machine.
+    assert metrics_seconds < QUERY_TIMEOUT
