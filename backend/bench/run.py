@@ -99,6 +99,10 @@ def _summarise_streams(result: dict[str, Any]) -> None:
     verdict = "PASS" if latency["p95_ms"] is not None and latency["p95_ms"] < 100 else "FAIL"
     change = result["rows"][1].requests_per_second / result["rows"][0].requests_per_second - 1
     say(f"{verdict}: p95 < 100 ms; the mixed load's requests/s beside the streams: {change:+.0%}")
+    say(
+        f"the bench's stream reader (this process) used {result['client_cpu_percent_under_load']}%"
+        " of a core during that run, on the servers' cores"
+    )
 
 
 def _summarise_mixed(rows: list[Row]) -> None:

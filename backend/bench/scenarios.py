@@ -1,9 +1,10 @@
-"""The two scenarios of `make bench`: the Task API(s), the floor and the bare route, over HTTP."""
+"""The scenarios of `make bench`: the Task API(s), the floor and the bare route, over HTTP."""
 
 import asyncio
 import http.client
 import json
 import os
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,11 @@ class Bench:
             say(f"{len(held)} streams open: workers' RSS {rss_before:.0f} -> {rss_open:.0f} MiB")
             latency = await streams.timed_writes(base, held, self.config.stream_writes)
             say(f"write to event: {json.dumps(latency)}")
+            # The streams' reader is this process: its CPU competes with the servers' on the
+            # same cores, so it is reported beside them.
+            client_cpu, started = time.process_time(), time.monotonic()
             loaded = await asyncio.to_thread(self._measure, api, "mixed", STREAM_LOAD_CONNECTIONS)
+            client_cpu = (time.process_time() - client_cpu) / (time.monotonic() - started)
             loaded.run = f"{api.name}, {len(held)} streams"
             say(report.line(loaded))
         finally:
@@ -112,6 +117,7 @@ class Bench:
             "rss_mib_before": round(rss_before, 1),
             "rss_mib_open": round(rss_open, 1),
             "idle_cpu_percent": round(100 * idle_cpu / STREAM_IDLE_SECONDS, 1),
+            "client_cpu_percent_under_load": round(100 * client_cpu, 1),
             "latency": latency,
             "rows": [without, loaded],
         }
