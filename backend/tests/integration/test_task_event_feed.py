@@ -1,6 +1,7 @@
 """The change feed: each write by the service records its event and announces it, atomically."""
 
 import json
+import os
 from datetime import timedelta
 
 import psycopg
@@ -17,6 +18,14 @@ from src.services.task_service import TaskService
 from tests.conftest import SqlConnection
 
 pytestmark = pytest.mark.anyio
+
+NOTIFY_TIMEOUT = 10.0  # seconds; a listener that hears nothing fails the test, never hangs it
+
+
+def _direct(url: str) -> str:
+    # LISTEN through a transaction-mode pooler hears nothing, so listen where the app's own
+    # listener does: DATABASE_DIRECT_URL when set (the PgBouncer run sets it).
+    return os.environ.get("DATABASE_DIRECT_URL") or url
 
 
 def _events(sql: SqlConnection) -> list[tuple[int, str, str, int, object]]:
@@ -72,13 +81,18 @@ async def test_a_write_that_changes_nothing_records_nothing(
 async def test_writes_announce_their_event_to_listeners(
     database: Database, clean_database: str
 ) -> None:
-    async with await psycopg.AsyncConnection.connect(clean_database, autocommit=True) as listener:
+    async with await psycopg.AsyncConnection.connect(
+        _direct(clean_database), autocommit=True
+    ) as listener:
         await listener.execute(f"LISTEN {CHANNEL}")
         alice = TaskService(database, "alice")
         task = await alice.create(TaskCreate(title="Buy milk"))
         await alice.delete(task.id)
 
-        payloads = [json.loads(n.payload) async for n in listener.notifies(stop_after=2)]
+        payloads = [
+            json.loads(n.payload)
+            async for n in listener.notifies(stop_after=2, timeout=NOTIFY_TIMEOUT)
+        ]
 
     assert [(p["id"], p["user_id"], p["kind"], p["task_id"]) for p in payloads] == [
         (1, "alice", "created", task.id),
@@ -94,13 +108,18 @@ async def test_an_event_too_large_to_announce_whole_is_announced_without_its_tas
     # Control characters are escaped as six bytes each, and the user id is there twice: over
     # pg_notify's 8000-byte limit.
     user, text = "ü" * 255, "\x01" * 1000
-    async with await psycopg.AsyncConnection.connect(clean_database, autocommit=True) as listener:
+    async with await psycopg.AsyncConnection.connect(
+        _direct(clean_database), autocommit=True
+    ) as listener:
         await listener.execute(f"LISTEN {CHANNEL}")
         task = await TaskService(database, user).create(
             TaskCreate(title="\x01" * 200, description=text)
         )
 
-        [payload] = [json.loads(n.payload) async for n in listener.notifies(stop_after=1)]
+        [payload] = [
+            json.loads(n.payload)
+            async for n in listener.notifies(stop_after=1, timeout=NOTIFY_TIMEOUT)
+        ]
 
     assert payload == {"id": 1, "user_id": user, "task_id": task.id, "kind": "created"}
     assert _events(sql)[0][4] is not None  # the table holds it whole
