@@ -13,6 +13,11 @@ from tests.live.conftest import LiveServer, Message, ServeApp
 _WRITE = _insert(False)  # the service's own create, run here in one transaction
 
 
+def _resync(detail: str) -> Message:
+    """The last message of a stream that the client must rebuild from a fresh list."""
+    return Message(event="resync", data=json.dumps({"detail": detail}))
+
+
 def test_stream_relays_create_update_delete_in_order_with_ids(live: LiveServer) -> None:
     with live.stream("alice") as stream:
         created = live.send("POST", "alice", title="Buy milk").json()
@@ -45,14 +50,8 @@ def test_stream_from_an_id_not_stored_asks_for_a_resync_and_ends(live: LiveServe
         resync = stream.next()
         end = stream.next()
 
-    assert resync == Message(
-        event="resync",
-        data=json.dumps(
-            {
-                "detail": "Events after Last-Event-ID are no longer all stored; "
-                "reload the task list, then reconnect"
-            }
-        ),
+    assert resync == _resync(
+        "Events after Last-Event-ID are no longer all stored; reload the task list, then reconnect"
     )
     assert end is None
 
@@ -190,14 +189,8 @@ def test_streams_resync_when_the_listener_loses_its_connection(
         created = live.send("POST", "alice", title="after").json()
         [event] = again.events(1)
 
-    assert resync == Message(
-        event="resync",
-        data=json.dumps(
-            {
-                "detail": "The server lost its database connection; "
-                "reload the task list, then reconnect"
-            }
-        ),
+    assert resync == _resync(
+        "The server lost its database connection; reload the task list, then reconnect"
     )
     assert end is None
     assert json.loads(event.data or "") == created
