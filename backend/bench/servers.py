@@ -33,29 +33,25 @@ class Server:
 
     def peak_rss_mib(self) -> list[float]:
         """Each worker's peak resident set so far (VmHWM), in MiB."""
-        peaks = []
-        for pid in self._worker_pids:
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue  # the worker is gone; its peak went with it
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024)
-        return peaks
+        return self._memory_mib("VmHWM:")
 
     def rss_mib(self) -> float:
         """Its workers' resident sets now (VmRSS), summed, in MiB."""
-        total = 0
+        return sum(self._memory_mib("VmRSS:"))
+
+    def _memory_mib(self, field: str) -> list[float]:
+        sizes = []
         for pid in self._worker_pids:
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
-                continue
-            total += sum(
-                int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
-            )
-        return total / 1024
+                continue  # the worker is gone, and its memory with it
+            sizes += [
+                int(line.split()[1]) / 1024
+                for line in status.splitlines()
+                if line.startswith(field)
+            ]
+        return sizes
 
     def cpu_seconds(self) -> float:
         """CPU time its workers have used so far, user and system."""
