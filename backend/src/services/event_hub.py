@@ -2,76 +2,36 @@
 
 Writes announce their event with `pg_notify` (src/services/event_statements.py). Each worker
 keeps one connection of its own, outside the pool, LISTENing; it is opened on the first stream,
-reopened with a growing pause when lost, and hands each event to the open streams of that
-event's user in this process only, so a worker never parses what none of its clients asked for.
+reopened with a growing pause when lost, closed once the worker has had no stream for a heartbeat
+interval, and hands each event to the open streams of that event's user in this process only.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from pydantic import TypeAdapter
 
 from src.config import Settings
 from src.errors import DatabaseUnavailableError, TooManyStreamsError
-from src.schemas.responses import TaskResponse
 from src.services.event_statements import CHANNEL
+from src.services.subscription import LOST, Subscription, feed_event, notice
 
 logger = logging.getLogger(__name__)
 
 _FIRST_PAUSE_SECONDS, _LONGEST_PAUSE_SECONDS = 0.5, 10.0
 # A quiet listener checks its connection this often: a dead one must not go unnoticed.
 _PING_SECONDS = 30.0
-_TASK = TypeAdapter(TaskResponse)
 LISTENER_NAME = "task-api-events"  # its application_name, for pg_stat_activity
-LOST = "The server lost its database connection; reload the task list, then reconnect"
-BEHIND = "The stream fell too far behind; reload the task list, then reconnect"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedEvent:
-    id: int
-    frame: bytes  # the whole Server-Sent Events message
-
-
-def feed_event(event_id: int, kind: str, task_id: int, task: dict[str, Any] | None) -> FeedEvent:
-    """The event as a client receives it: the task as the API answers it, or its id if gone."""
-    data = (
-        json.dumps({"id": task_id}).encode()
-        if task is None
-        else _TASK.dump_json(_TASK.validate_python(task))
-    )
-    return FeedEvent(event_id, b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, kind.encode(), data))
-
+# The most often the hub looks at its streams for keep-alives and expired tokens.
+_LONGEST_TICK_SECONDS = 1.0
 
 # Reads one of the owner's stored events (for one announced without its task), or None.
 Loader = Callable[[str, int], Awaitable[dict[str, Any] | None]]
-
-
-class Subscription:
-    """One open stream's inbox: bounded, so a slow reader cannot make the worker hoard events."""
-
-    def __init__(self, owner: str, size: int) -> None:
-        self.owner = owner
-        self.queue: asyncio.Queue[FeedEvent | None] = asyncio.Queue(size)
-        self.ended: str | None = None  # why the hub ended it: the client must reload
-
-    def deliver(self, event: FeedEvent) -> None:
-        if self.ended is None:
-            try:
-                self.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self.end(BEHIND)
-
-    def end(self, reason: str) -> None:
-        self.ended = reason
-        with contextlib.suppress(asyncio.QueueFull):  # full: its reader is not waiting anyway
-            self.queue.put_nowait(None)  # wakes a reader waiting on an empty queue
 
 
 class EventHub:
@@ -84,23 +44,33 @@ class EventHub:
         self._per_worker = settings.streams_per_worker
         self._queue_size = settings.stream_queue_size
         self._connect_seconds = settings.db_connect_timeout
+        # Also how long the listener outlives the last stream: a reload reopens it within a second.
+        self._heartbeat = settings.stream_heartbeat_seconds
+        self._tick_seconds = min(_LONGEST_TICK_SECONDS, self._heartbeat / 2)
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._streams: dict[str, set[Subscription]] = {}
         self._count = 0
         self._listening = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
 
-    async def subscribe(self, owner: str) -> Subscription:
-        """A new stream's inbox, once the listener is known to hear every later event."""
+    async def subscribe(self, owner: str, expires_at: float | None) -> Subscription:
+        """A new stream's inbox, once the listener is known to hear every later event; it ends
+        at `expires_at` (Unix time), the token's expiry."""
         if self._count >= self._per_worker:
             raise TooManyStreamsError.on_server()
         mine = self._streams.setdefault(owner, set())
         if len(mine) >= self._per_user:
             raise TooManyStreamsError.of_user(self._per_user)
-        subscription = Subscription(owner, self._queue_size)
+        subscription = Subscription(owner, self._queue_size, expires_at)
         mine.add(subscription)
         self._count += 1
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="task-events-listener")
+            self._sweeper = asyncio.create_task(self._sweep(), name="task-events-sweeper")
         try:
             async with asyncio.timeout(self._connect_seconds):
                 await self._listening.wait()
@@ -119,13 +89,39 @@ class EventHub:
             self._count -= 1
             if not mine:
                 del self._streams[subscription.owner]
+            if self._count == 0 and self._listener is not None:
+                loop = asyncio.get_running_loop()
+                self._idle_timer = loop.call_later(self._heartbeat, self._stop_listening)
+
+    def _stop_listening(self) -> None:
+        """No stream here for a while: PostgreSQL need no longer wake this worker on every write."""
+        self._idle_timer = None
+        if self._count == 0 and self._listener is not None:
+            for task in (self._listener, self._sweeper):
+                if task is not None:
+                    task.cancel()
+            self._listener = self._sweeper = None
+            self._listening.clear()  # the next stream waits for a new LISTEN
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        for task in (self._listener, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._listener = self._sweeper = None
+
+    async def _sweep(self) -> None:
+        """Keep-alives for streams quiet for a heartbeat, and the end of expired ones: one timer
+        for all the streams, none on the way of an event."""
+        while True:
+            await asyncio.sleep(self._tick_seconds)
+            now = time.monotonic()
+            for mine in self._streams.values():
+                for subscription in mine:
+                    subscription.tick(now, self._heartbeat)
 
     async def _listen(self) -> None:
         pause = _FIRST_PAUSE_SECONDS
@@ -148,7 +144,8 @@ class EventHub:
             except Exception:  # a bug: logged, and the listener lives on for the next streams
                 logger.exception("task events listener failed; reconnecting in %.1f s", pause)
             finally:
-                if self._listening.is_set():
+                # A listener stopped for idleness may end after its successor has started.
+                if self._listening.is_set() and self._listener is asyncio.current_task():
                     # Events may pass unheard until the next LISTEN: no stream may miss them.
                     self._listening.clear()
                     self._end_all(LOST)
@@ -183,6 +180,7 @@ class EventHub:
             subscription.deliver(event)
 
     def _end_all(self, reason: str) -> None:
+        last = notice("resync", reason)
         for streams in self._streams.values():
             for subscription in streams:
-                subscription.end(reason)
+                subscription.end(last)

@@ -26,7 +26,7 @@ from src.schemas.queries import TaskListQuery
 from src.schemas.requests import TaskCreate, TaskUpdate
 from src.schemas.responses import TaskRecord, TaskResponse
 from src.services.etags import etag_of, if_match_allows
-from src.services.event_hub import FeedEvent, feed_event
+from src.services.subscription import FeedEvent, feed_event
 from src.services.task_repository import KeyRecord, TaskRepository
 
 KEY_TTL = timedelta(hours=24)  # how long an Idempotency-Key replays its first answer

@@ -1,6 +1,7 @@
 """GET /api/{user_id}/tasks/events: each change of the caller's tasks, live, in order, resumable."""
 
 import json
+import time
 
 import httpx
 
@@ -8,7 +9,7 @@ from src.models.task import utc_now
 from src.services.event_hub import LISTENER_NAME
 from src.services.task_repository import _insert
 from tests.conftest import SqlConnection
-from tests.live.conftest import LiveServer, Message, ServeApp
+from tests.live.conftest import READ_SECONDS, LiveServer, Message, ServeApp
 
 _WRITE = _insert(False)  # the service's own create, run here in one transaction
 
@@ -193,6 +194,35 @@ def test_streams_resync_when_the_listener_loses_its_connection(
         "The server lost its database connection; reload the task list, then reconnect"
     )
     assert end is None
+    assert json.loads(event.data or "") == created
+
+
+def _listeners(sql: SqlConnection) -> int:
+    row = sql.execute(
+        "SELECT count(*) AS n FROM pg_stat_activity "
+        "WHERE application_name = %s AND datname = current_database()",
+        (LISTENER_NAME,),
+    ).fetchone()
+    return int(row["n"]) if row else 0
+
+
+def test_the_listener_closes_once_no_stream_is_left_and_returns_for_the_next(
+    serve: ServeApp, sql: SqlConnection
+) -> None:
+    with serve(stream_heartbeat_seconds=1.0) as live:
+        with live.stream("alice"):
+            listening = _listeners(sql)
+        # Within the heartbeat interval the listener waits for a reconnecting client.
+        lingering = _listeners(sql)
+        deadline = time.monotonic() + READ_SECONDS
+        while _listeners(sql) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        released = _listeners(sql)
+        with live.stream("alice") as again:
+            created = live.send("POST", "alice", title="after").json()
+            [event] = again.events(1)
+
+    assert (listening, lingering, released) == (1, 1, 0)
     assert json.loads(event.data or "") == created
 
 

@@ -118,13 +118,10 @@ class EventStream(StreamingResponse):
         )
     ),
 )
-async def stream_task_events(
-    stream: OwnedStream, request: Request, last_event_id: LastEventId = None
-) -> EventStream:
+async def stream_task_events(stream: OwnedStream, last_event_id: LastEventId = None) -> EventStream:
     """The caller's task changes as Server-Sent Events, from any tab, worker or server.
 
     Send `Authorization` like every task call (use fetch and a stream reader: EventSource
     cannot send headers) and, after a disconnect, `Last-Event-ID` to resume without a gap.
     """
-    heartbeat = request.app.state.settings.stream_heartbeat_seconds
-    return EventStream(await stream.open(last_event_id, heartbeat))
+    return EventStream(await stream.open(last_event_id))
