@@ -46,7 +46,7 @@ class Config:
     baselines: tuple[str, ...]  # BENCH_BASELINE: git refs whose Task APIs are measured too
     streams: int  # STREAMS: event streams the streams scenario holds open, one per user
     stream_writes: int  # STREAM_WRITES: timed writes, each awaited on its user's stream
-    stream_rounds: int  # STREAM_ROUNDS: mixed loads without, then beside, the streams
+    stream_rounds: int  # STREAM_ROUNDS: mixed loads beside the streams, each between two without
     skip_api: bool  # BENCH_SKIP_API=1: leave out the working tree's Task API (above)
 
     @classmethod
@@ -74,7 +74,7 @@ class Config:
             baselines=tuple(os.environ.get("BENCH_BASELINE", "").split()),
             streams=_int("STREAMS", 1000),
             stream_writes=_int("STREAM_WRITES", 200),
-            stream_rounds=_int("STREAM_ROUNDS", 3),
+            stream_rounds=_int("STREAM_ROUNDS", 5),
             skip_api=_flag("BENCH_SKIP_API"),
         )
 

@@ -21,7 +21,6 @@ from bench.users import Users
 
 STREAM_LOAD_CONNECTIONS = 100  # the mixed load beside the streams, and without them
 STREAM_IDLE_SECONDS = 10  # how long the open streams are watched idle
-LISTENERS_CLOSE_SECONDS = 60.0  # STREAM_HEARTBEAT_SECONDS (15 by default) and then some
 
 PAGE_SIZE = 100
 PAGE = f"?limit={PAGE_SIZE}"  # the API's default page once it pages; ignored before that
@@ -52,6 +51,7 @@ class Bench:
         self.apis: list[Target] = []  # the working tree's Task API, then the baselines'
         self.floor: Target | None = None
         self.bare: Target | None = None
+        self.streamed: Target | None = None  # the Task API again, for the streams
 
     def start(self, cleanup: ExitStack) -> None:
         url = self._database(cleanup)
@@ -65,6 +65,13 @@ class Bench:
         if "mixed" in self.config.scenarios:
             self.floor = self._start(cleanup, "floor", FLOOR_RUN, "bench.floor:app", url)
             self.bare = self._start(cleanup, "bare", BARE_RUN, "bench.bare:app", None)
+        if "streams" in self.config.scenarios and self.apis:
+            streamed_url = self._create_database(cleanup, f"{self.config.database_name}_streams")
+            database.migrate(streamed_url)
+            label = f"{API_RUN}, {self.config.streams} streams"
+            self.streamed = self._start(
+                cleanup, "streamed", label, "src.main:app", streamed_url, "/health"
+            )
 
     def mixed(self) -> list[Row]:
         rows: list[Row] = []
@@ -86,43 +93,39 @@ class Bench:
         return {api.name: self._large(api) for api in self.apis}
 
     def streams(self) -> dict[str, Any]:
-        """The working tree's Task API with STREAMS open event streams (bench/streams.py).
+        """The working tree's Task API with STREAMS open event streams (bench/streams.py),
+        against the same API without any.
 
-        STREAM_ROUNDS rounds of the mixed load without streams, then beside them: the machine's
-        speed drifts by more than the difference sought, so each pair is measured minutes apart
-        at most, and every round after the first starts once the workers have closed their
-        listeners, as a server that never had a stream.
+        Two servers of the same code, each on its own database: one holds the streams for the
+        whole scenario, the other never has one. The machine's speed drifts by more than the
+        difference sought, so the mixed load alternates between them, quiet, streamed, quiet,
+        ... STREAM_ROUNDS times and quiet once more: each streamed run is compared with the
+        quiet runs just before and after it.
         """
         # uvloop, as the servers run: the reading of 1,000 streams takes less of their cores.
-        return uvloop.run(self._streaming(self.apis[0]))
+        return uvloop.run(self._streaming(self.apis[0], _running(self.streamed)))
 
-    async def _streaming(self, api: Target) -> dict[str, Any]:
-        url, base, rounds = _database_of(api), api.server.url, []
-        for number in range(self.config.stream_rounds):
-            await _listeners_closed(url)
-            without = await asyncio.to_thread(self._measure, api, "mixed", STREAM_LOAD_CONNECTIONS)
-            without.run = f"{api.name}, no streams"
-            say(report.line(without))
-            self._seed(url)
-            held = streams.read_users(self.users.path, self.config.streams)
-            rss_before = api.server.rss_mib()
-            await streams.open_streams(base, held)
-            try:
-                if number == 0:
-                    idle = await self._idle_streams(api, held, rss_before)
+    async def _streaming(self, quiet: Target, streamed: Target) -> dict[str, Any]:
+        self._seed(_database_of(streamed))
+        held = streams.read_users(self.users.path, self.config.streams)
+        rss_before = streamed.server.rss_mib()
+        await streams.open_streams(streamed.server.url, held)
+        try:
+            idle = await self._idle_streams(streamed, held, rss_before)
+            runs: list[dict[str, Any]] = []
+            for target in [quiet, streamed] * self.config.stream_rounds + [quiet]:
                 # The streams' reader is this process: its CPU competes with the servers' on
                 # the same cores, so it is reported beside them.
                 client_cpu, started = time.process_time(), time.monotonic()
-                loaded = await asyncio.to_thread(
-                    self._measure, api, "mixed", STREAM_LOAD_CONNECTIONS
+                row = await asyncio.to_thread(
+                    self._measure, target, "mixed", STREAM_LOAD_CONNECTIONS
                 )
                 client_cpu = (time.process_time() - client_cpu) / (time.monotonic() - started)
-                loaded.run = f"{api.name}, {len(held)} streams"
-                say(report.line(loaded))
-            finally:
-                streams.close(held)
-            rounds.append({"rows": [without, loaded], "client_cpu_percent": 100 * client_cpu})
-        return idle | {"streams": len(held), "rounds": rounds}
+                say(report.line(row))
+                runs.append({"row": row, "client_cpu_percent": round(100 * client_cpu, 1)})
+        finally:
+            streams.close(held)
+        return idle | {"streams": len(held), "runs": runs}
 
     async def _idle_streams(
         self, api: Target, held: list[Stream], rss_before: float
@@ -145,7 +148,7 @@ class Bench:
 
     def peak_rss_mib(self) -> dict[str, list[float]]:
         """Each server's workers' peak resident sets so far."""
-        targets = [*self.apis, *filter(None, (self.floor, self.bare))]
+        targets = [*self.apis, *filter(None, (self.floor, self.bare, self.streamed))]
         return {target.name: target.server.peak_rss_mib() for target in targets}
 
     def _large(self, api: Target) -> dict[str, Any]:
@@ -295,15 +298,6 @@ def _running(target: Target | None) -> Target:
     if target is None:
         raise RuntimeError("servers not started")
     return target
-
-
-async def _listeners_closed(url: str) -> None:
-    """Returns once no worker of the Task API listens: they close one heartbeat after a stream."""
-    deadline = time.monotonic() + LISTENERS_CLOSE_SECONDS
-    while await asyncio.to_thread(database.listeners, url):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the Task API still listens {LISTENERS_CLOSE_SECONDS:.0f} s on")
-        await asyncio.sleep(0.5)
 
 
 def _database_of(target: Target) -> str:
