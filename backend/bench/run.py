@@ -5,7 +5,9 @@ Scenario "mixed": 60% list, 20% create, 10% get, 10% patch at each CONCURRENCY o
 (and on the baseline's, with BENCH_BASELINE), then the same load on the floor (bench/floor.py:
 one query per request, awaited on the event loop, no application), then the bare route at the
 same concurrency. Scenario "large": list latency for users with 20 tasks in a small
-table, then for one user with 10,000 tasks in a table of 1,000,000 rows.
+table, then for one user with 10,000 tasks in a table of 1,000,000 rows. Scenario "streams" (on
+request): the mixed load on a second Task API holding STREAMS event streams, in turn with the
+first, which has none (bench/scenarios.py).
 Everything it starts (servers, databases, the baseline's worktree) is stopped or removed at the
 end, Ctrl-C included.
 """

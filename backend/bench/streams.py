@@ -1,10 +1,10 @@
 """The live-updates scenario: many open event streams, and how fast a write reaches one.
 
-Opens one `GET /api/{user}/tasks/events` stream per seeded user (STREAMS of them) over raw
-sockets, measures what the idle streams cost the workers (memory, CPU), then PATCHes tasks of
-users with an open stream and times each change from the write's answer (it has committed) to
-its `updated` event on the stream. Streams land on whichever worker accepts them, as writes do,
-so about half of the events cross from one worker to another through PostgreSQL.
+Opens one `GET /api/{user}/tasks/events` stream per seeded user (STREAMS of them), each read by
+an asyncio protocol, measures what the idle streams cost the workers (memory, CPU), then PATCHes
+tasks of users with an open stream and times each change from the write's answer (it has
+committed) to its `updated` event on the stream. Streams land on whichever worker accepts them,
+as writes do, so about half of the events cross from one worker to another through PostgreSQL.
 """
 
 import asyncio
