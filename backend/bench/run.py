@@ -106,10 +106,11 @@ def _summarise_streams(result: dict[str, Any]) -> None:
     say(f"{verdict}: write to event p95 < {STREAM_LATENCY_TARGET_MS:.0f} ms")
     # Each streamed run (odd places) against the mean of the quiet runs either side of it.
     rows = [run["row"] for run in runs]
-    served, cpu = [], []
+    served, cpu, p95 = [], [], []
     for before, streamed, after in zip(rows[0::2], rows[1::2], rows[2::2], strict=False):
         served.append(streamed.requests_per_second / _mean(before, after, _served) - 1)
         cpu.append(_cpu_per_request(streamed) / _mean(before, after, _cpu_per_request) - 1)
+        p95.append(streamed.p95_ms / _mean(before, after, _p95) - 1)
     # The median: a burst of other work on the machine swings a single run by 30%.
     change = statistics.median(served)
     verdict = "PASS" if change >= -STREAM_LOAD_TOLERANCE else "FAIL"
@@ -121,12 +122,20 @@ def _summarise_streams(result: dict[str, Any]) -> None:
         f"PostgreSQL): median {statistics.median(cpu):+.0%}, each "
         f"{', '.join(f'{one:+.0%}' for one in cpu)}"
     )
+    say(
+        f"its p95 latency beside the streams: median {statistics.median(p95):+.0%}, each "
+        f"{', '.join(f'{one:+.0%}' for one in p95)}"
+    )
     client = ", ".join(f"{run['client_cpu_percent']}%" for run in runs[1::2])
     say(f"the bench's stream reader (this process) used {client} of a core, on the servers' cores")
 
 
 def _served(row: Row) -> float:
     return row.requests_per_second
+
+
+def _p95(row: Row) -> float:
+    return row.p95_ms
 
 
 def _cpu_per_request(row: Row) -> float:
