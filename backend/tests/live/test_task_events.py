@@ -202,6 +202,7 @@ def _listeners(sql: SqlConnection) -> int:
         "SELECT count(*) AS n FROM pg_stat_activity "
         "WHERE application_name = %s AND datname = current_database()",
         (LISTENER_NAME,),
+        prepare=False,  # polled: psycopg would prepare it, which PgBouncer's pooling loses
     ).fetchone()
     return int(row["n"]) if row else 0
 
