@@ -27,7 +27,7 @@ _FIRST_PAUSE_SECONDS, _LONGEST_PAUSE_SECONDS = 0.5, 10.0
 # A quiet listener checks its connection this often: a dead one must not go unnoticed.
 _PING_SECONDS = 30.0
 LISTENER_NAME = "task-api-events"  # its application_name, for pg_stat_activity
-# The most often the hub looks at its streams for keep-alives and expired tokens.
+# The hub looks at its streams at least this often, for keep-alives and expired tokens.
 _LONGEST_TICK_SECONDS = 1.0
 
 # Reads one of the owner's stored events (for one announced without its task), or None.
@@ -97,31 +97,32 @@ class EventHub:
         """No stream here for a while: PostgreSQL need no longer wake this worker on every write."""
         self._idle_timer = None
         if self._count == 0 and self._listener is not None:
-            for task in (self._listener, self._sweeper):
-                if task is not None:
-                    task.cancel()
+            for task in self._tasks():
+                task.cancel()
             self._listener = self._sweeper = None
             self._listening.clear()  # the next stream waits for a new LISTEN
 
     async def close(self) -> None:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        for task in (self._listener, self._sweeper):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for task in self._tasks():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self._listener = self._sweeper = None
+
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [task for task in (self._listener, self._sweeper) if task is not None]
 
     async def _sweep(self) -> None:
         """Keep-alives for streams quiet for a heartbeat, and the end of expired ones: one timer
         for all the streams, none on the way of an event."""
         while True:
             await asyncio.sleep(self._tick_seconds)
-            now = time.monotonic()
+            now, wall = time.monotonic(), time.time()
             for mine in self._streams.values():
                 for subscription in mine:
-                    subscription.tick(now, self._heartbeat)
+                    subscription.tick(now, wall, self._heartbeat)
 
     async def _listen(self) -> None:
         pause = _FIRST_PAUSE_SECONDS

@@ -65,9 +65,10 @@ class Subscription:
                 self.end(notice("resync", BEHIND))
             self._quiet_since = time.monotonic()
 
-    def tick(self, now: float, heartbeat: float) -> None:
-        """The hub's periodic look: end an expired stream, keep a quiet one alive."""
-        if self.expires_at is not None and time.time() >= self.expires_at:
+    def tick(self, now: float, wall: float, heartbeat: float) -> None:
+        """The hub's periodic look (`now` monotonic, `wall` Unix time): end an expired stream,
+        keep a quiet one alive."""
+        if self.expires_at is not None and wall >= self.expires_at:
             self.end(notice("token-expired", EXPIRED))
         elif now - self._quiet_since >= heartbeat:
             self.deliver(KEEP_ALIVE)
