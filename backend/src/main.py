@@ -4,7 +4,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -25,8 +24,7 @@ from src.middleware.head import HeadAsGetMiddleware
 from src.middleware.jwks import JWKSClient
 from src.middleware.jwt import AcceptedTokens
 from src.middleware.request_id import RequestIdMiddleware
-from src.services.event_hub import EventHub, Loader
-from src.services.task_service import TaskService
+from src.services.event_hub import EventHub
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +119,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database = Database(url, settings)
     await app.state.database.open()
     # Connects on the first stream only: a worker nobody follows live holds no extra connection.
-    app.state.events = EventHub(settings.database_direct_url or url, settings, _loader(app))
+    app.state.events = EventHub(settings.database_direct_url or url, settings)
     if settings.jwt_jwks_url:
         # Made here, inside the serving event loop, which its lock and connections belong to.
         app.state.jwks = JWKSClient(settings)
@@ -140,13 +138,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             # Here, not at exit: uvicorn ends a SIGTERM by re-raising it, which skips atexit.
             # The server stops if this was the last process using it.
             embedded.cleanup()
-
-
-def _loader(app: FastAPI) -> Loader:
-    async def load(owner: str, event_id: int) -> dict[str, Any] | None:
-        return await TaskService(app.state.database, owner).stored_event(event_id)
-
-    return load
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -19,7 +18,7 @@ import psycopg
 from src.config import Settings
 from src.errors import DatabaseUnavailableError, TooManyStreamsError
 from src.services.event_statements import CHANNEL
-from src.services.subscription import LOST, Subscription, feed_event, notice
+from src.services.subscription import LOST, FeedEvent, Subscription, feed_event, notice
 
 logger = logging.getLogger(__name__)
 
@@ -30,16 +29,12 @@ LISTENER_NAME = "task-api-events"  # its application_name, for pg_stat_activity
 # The hub looks at its streams at least this often, for keep-alives and expired tokens.
 _LONGEST_TICK_SECONDS = 1.0
 
-# Reads one of the owner's stored events (for one announced without its task), or None.
-Loader = Callable[[str, int], Awaitable[dict[str, Any] | None]]
-
 
 class EventHub:
     """This worker's streams by user, the listener that feeds them, and their bounds."""
 
-    def __init__(self, url: str, settings: Settings, load: Loader) -> None:
+    def __init__(self, url: str, settings: Settings) -> None:
         self._url = url
-        self._load = load
         self._per_user = settings.streams_per_user
         self._per_worker = settings.streams_per_worker
         self._queue_size = settings.stream_queue_size
@@ -154,31 +149,55 @@ class EventHub:
             pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
 
     async def _relay(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Hands on each notification as its bytes arrive, read straight off the socket: psycopg's
+        notifies() sets up a wait per notification, which cost each worker about 100 µs of CPU
+        per event (docs/performance.md). Every _PING_SECONDS a query checks the connection."""
+        loop = asyncio.get_running_loop()
+        pgconn, socket = connection.pgconn, connection.fileno()
+        lost: asyncio.Future[None] = loop.create_future()
+        # Notifications that arrive during the ping are read by psycopg, which hands them here.
+        connection.add_notify_handler(lambda notification: self._hand_on(notification.payload))
+
+        def readable() -> None:
+            try:
+                pgconn.consume_input()
+            except psycopg.OperationalError as error:
+                loop.remove_reader(socket)
+                if not lost.done():
+                    lost.set_exception(error)
+                return
+            while (notification := pgconn.notifies()) is not None:
+                self._hand_on(notification.extra)
+
         while True:
-            async for notification in connection.notifies(timeout=_PING_SECONDS):
-                try:
-                    await self._dispatch(notification.payload)
-                except (psycopg.Error, OSError):
-                    raise
-                except Exception:  # a bug in one event must not silence all the others
-                    logger.exception("task event could not be delivered")
+            loop.add_reader(socket, readable)
+            try:
+                await asyncio.wait([lost], timeout=_PING_SECONDS)
+            finally:
+                loop.remove_reader(socket)
+            if lost.done():
+                lost.result()  # raises why the connection was lost
             async with asyncio.timeout(self._connect_seconds):
                 await connection.execute("SELECT 1")
 
-    async def _dispatch(self, payload: str) -> None:
-        note = json.loads(payload)
-        streams = self._streams.get(note["user_id"])
-        if not streams:
-            return
-        task = note.get("task")
-        if "task" not in note:  # too large to announce: read it from the table
-            stored = await self._load(note["user_id"], note["id"])
-            if stored is None:  # already purged
+    def _hand_on(self, payload: str | bytes) -> None:
+        """One announced event to this worker's streams of its user, if it has any."""
+        try:
+            note = json.loads(payload)
+            streams = self._streams.get(note["user_id"])
+            if not streams:
                 return
-            task = stored["task"]
-        event = feed_event(note["id"], note["kind"], note["task_id"], task)
-        for subscription in list(streams):
-            subscription.deliver(event)
+            # Too large to announce whole: each stream reads the task from the table in turn,
+            # so no later event can overtake it.
+            event = (
+                feed_event(note["id"], note["kind"], note["task_id"], note["task"])
+                if "task" in note
+                else FeedEvent(note["id"], b"")
+            )
+            for subscription in list(streams):
+                subscription.deliver(event)
+        except Exception:  # a bug in one event must not silence all the others
+            logger.exception("task event could not be delivered")
 
     def _end_all(self, reason: str) -> None:
         last = notice("resync", reason)

@@ -26,7 +26,7 @@ EXPIRED = "Token has expired; reconnect with a fresh token"
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
     id: int  # the event's id; -1 for a keep-alive, which no resume point can match
-    frame: bytes  # the whole Server-Sent Events message
+    frame: bytes  # the whole Server-Sent Events message; empty: to be read from the table
 
 
 KEEP_ALIVE = FeedEvent(-1, b": keep-alive\n\n")

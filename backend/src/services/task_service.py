@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from psycopg.errors import UniqueViolation
 
@@ -177,10 +177,13 @@ class TaskService:
             return None
         return [feed_event(r["id"], r["kind"], r["task_id"], r["task"]) for r in rows[1:]]
 
-    async def stored_event(self, event_id: int) -> dict[str, Any] | None:
+    async def stored_event(self, event_id: int) -> FeedEvent | None:
+        """One of the owner's events as stored, or None once purged."""
         async with self._tasks() as tasks:
             rows = await tasks.events_from(event_id, 1)
-        return rows[0] if rows and rows[0]["id"] == event_id else None
+        if not rows or rows[0]["id"] != event_id:
+            return None
+        return feed_event(event_id, rows[0]["kind"], rows[0]["task_id"], rows[0]["task"])
 
     def _purge(self, now: datetime) -> datetime | None:
         """The purge's cut-off when this write is one that purges, else None."""

@@ -6,8 +6,11 @@ missed (`Last-Event-ID`), then relays live events, skipping any the replay alrea
 
 from collections.abc import AsyncGenerator, AsyncIterator
 
+import psycopg
+
+from src.errors import ApiError
 from src.services.event_hub import EventHub
-from src.services.subscription import FeedEvent, Subscription, notice
+from src.services.subscription import LOST, FeedEvent, Subscription, notice
 from src.services.task_service import TaskService
 
 CONNECTED = b": connected\n\n"  # subscribed: every later change will arrive
@@ -31,14 +34,18 @@ class TaskStream:
         except BaseException:
             self._hub.unsubscribe(subscription)
             raise
-        return OpenStream(self._hub, subscription, missed)
+        return OpenStream(self._hub, self._tasks, subscription, missed)
 
 
 class OpenStream:
     def __init__(
-        self, hub: EventHub, subscription: Subscription, missed: list[FeedEvent] | None
+        self,
+        hub: EventHub,
+        tasks: TaskService,
+        subscription: Subscription,
+        missed: list[FeedEvent] | None,
     ) -> None:
-        self._hub, self._subscription, self._missed = hub, subscription, missed
+        self._hub, self._tasks, self._subscription, self._missed = hub, tasks, subscription, missed
 
     def close(self) -> None:
         """Idempotent: the response calls it however the stream ends."""
@@ -64,5 +71,12 @@ class OpenStream:
         while subscription.ended is None:
             event = await subscription.queue.get()
             if event is not None and event.id not in replayed:  # None: woken to end
-                yield event.frame
+                if not event.frame:  # announced without its task, too large: read in turn
+                    try:
+                        event = await self._tasks.stored_event(event.id)
+                    except (ApiError, psycopg.Error):
+                        subscription.end(notice("resync", LOST))
+                        continue
+                if event is not None:  # None: purged meanwhile
+                    yield event.frame
         yield subscription.ended

@@ -234,3 +234,13 @@ def test_an_event_too_large_to_announce_arrives_whole(live: LiveServer) -> None:
         [event] = stream.events(1)
 
     assert json.loads(event.data or "") == created.json()
+
+
+def test_events_after_one_too_large_to_announce_keep_their_order(live: LiveServer) -> None:
+    user = "ü" * 200
+    with live.stream(user) as stream:
+        large = live.send("POST", user, title="\x01" * 200, description="\x01" * 1000).json()
+        small = live.send("POST", user, title="b").json()
+        events = stream.events(2)
+
+    assert [json.loads(e.data or "") for e in events] == [large, small]
