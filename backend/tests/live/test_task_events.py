@@ -4,8 +4,10 @@ import json
 import time
 
 import httpx
+import pytest
 
 from src.models.task import utc_now
+from src.services import event_hub
 from src.services.event_hub import LISTENER_NAME
 from src.services.task_repository import _insert
 from tests.conftest import SqlConnection
@@ -244,3 +246,16 @@ def test_events_after_one_too_large_to_announce_keep_their_order(live: LiveServe
         events = stream.events(2)
 
     assert [json.loads(e.data or "") for e in events] == [large, small]
+
+
+def test_events_that_arrive_while_the_listener_checks_its_connection_all_arrive(
+    serve: ServeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No pause between the listener's connection checks: most notifications then arrive while
+    # its check query runs, and psycopg, not the listener's own reading, takes them in.
+    monkeypatch.setattr(event_hub, "_PING_SECONDS", 0.0)
+    with serve() as live, live.stream("alice") as stream:
+        created = [live.send("POST", "alice", title=f"t{n}").json() for n in range(20)]
+        events = stream.events(20)
+
+    assert [json.loads(e.data or "") for e in events] == created
