@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from psycopg.errors import UniqueViolation
 
@@ -175,15 +175,13 @@ class TaskService:
             return None
         if len(rows) > REPLAY_LIMIT + 1:
             return None
-        return [feed_event(r["id"], r["kind"], r["task_id"], r["task"]) for r in rows[1:]]
+        return [_as_feed_event(row) for row in rows[1:]]
 
     async def stored_event(self, event_id: int) -> FeedEvent | None:
         """One of the owner's events as stored, or None once purged."""
         async with self._tasks() as tasks:
             rows = await tasks.events_from(event_id, 1)
-        if not rows or rows[0]["id"] != event_id:
-            return None
-        return feed_event(event_id, rows[0]["kind"], rows[0]["task_id"], rows[0]["task"])
+        return _as_feed_event(rows[0]) if rows and rows[0]["id"] == event_id else None
 
     def _purge(self, now: datetime) -> datetime | None:
         """The purge's cut-off when this write is one that purges, else None."""
@@ -193,6 +191,10 @@ class TaskService:
     async def _tasks(self) -> AsyncIterator[TaskRepository]:
         async with self._database.connection(self._client_gone) as connection:
             yield TaskRepository(connection, self._owner_id)
+
+
+def _as_feed_event(row: dict[str, Any]) -> FeedEvent:
+    return feed_event(row["id"], row["kind"], row["task_id"], row["task"])
 
 
 async def _locked(tasks: TaskRepository, task_id: int) -> TaskResponse:

@@ -70,13 +70,19 @@ class OpenStream:
         subscription = self._subscription
         while subscription.ended is None:
             event = await subscription.queue.get()
-            if event is not None and event.id not in replayed:  # None: woken to end
-                if not event.frame:  # announced without its task, too large: read in turn
-                    try:
-                        event = await self._tasks.stored_event(event.id)
-                    except (ApiError, psycopg.Error):
-                        subscription.end(notice("resync", LOST))
-                        continue
-                if event is not None:  # None: purged meanwhile
-                    yield event.frame
+            if event is None or event.id in replayed:  # None: woken to end
+                continue
+            if not event.frame:  # announced without its task, too large: read in turn
+                event = await self._stored(event.id)
+            if event is not None:
+                yield event.frame
         yield subscription.ended
+
+    async def _stored(self, event_id: int) -> FeedEvent | None:
+        """The event as stored; None if purged meanwhile, or if the read failed, which ends
+        the stream with `resync`."""
+        try:
+            return await self._tasks.stored_event(event_id)
+        except (ApiError, psycopg.Error):
+            self._subscription.end(notice("resync", LOST))
+            return None
